@@ -1,0 +1,1 @@
+"""The conversation engine and the application that assembles nlu, knowledge and connectors."""

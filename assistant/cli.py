@@ -1,0 +1,25 @@
+"""``gov-assistant``: the command line. Each area registers its own commands; this module only assembles them."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+# Offline by construction: a model name that is not a local folder must fail at once, never reach for a hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+app = typer.Typer(help="gov-assistant: 政务服务智能助手 / government-services assistant", no_args_is_help=True)
+
+
+def _register_all() -> None:
+    # one line per area; each module exposes register(app)
+    pass
+
+
+_register_all()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,79 @@
+"""``config.yml``: one pydantic model for the whole project configuration.
+
+Each package owns the model of its own section; this module only composes them, so an unknown key or a bad value
+anywhere is reported with its path (``knowledge.embedding_model: ...``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from knowledge.config import KnowledgeConfig
+from nlu.config import ComponentConfig, NLUSettings, default_pipeline
+
+
+class ConfigError(ValueError):
+    """config.yml is unreadable or invalid; the message names the file and the path of each bad key."""
+
+
+class PolicyConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+
+def default_policies() -> list[PolicyConfig]:
+    return [PolicyConfig(name="RulePolicy"), PolicyConfig(name="MemoizationPolicy")]
+
+
+class DatabaseConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # relative SQLite paths are resolved against the project directory
+    url: str = "sqlite:///var/gov-assistant.db"
+
+
+class ProjectConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    recipe: str = "default.v1"
+    language: Literal["zh"] = "zh"
+    assistant_id: str = "gov-assistant"
+    pipeline: list[ComponentConfig] = Field(default_factory=default_pipeline)
+    policies: list[PolicyConfig] = Field(default_factory=default_policies)
+    nlu: NLUSettings = Field(default_factory=NLUSettings)
+    knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+
+
+def _format_errors(source: str, err: ValidationError) -> str:
+    lines = [f"{source}: invalid configuration / 配置无效"]
+    for e in err.errors():
+        path = ".".join(str(p) for p in e["loc"]) or "<root>"
+        lines.append(f"  {path}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict[str, Any] | None, source: str = "config.yml") -> ProjectConfig:
+    # Rasa writes `pipeline:` / `policies:` with no value to mean "use the defaults"
+    data = {k: v for k, v in (data or {}).items() if v is not None}
+    try:
+        return ProjectConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(source, err)) from None
+
+
+def load_config(project: Path) -> ProjectConfig:
+    """The project's config.yml, or the default Chinese pipeline when the project has none."""
+    path = Path(project) / "config.yml"
+    if not path.exists():
+        return ProjectConfig()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML / YAML 格式错误: {err}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping / 顶层必须是键值映射")
+    return parse_config(data, str(path))

@@ -1,0 +1,1 @@
+"""The edges: channel adapters, the web chat widget, the staff console and outbound connectors."""

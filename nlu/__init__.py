@@ -1,0 +1,5 @@
+"""Chinese text in, structure out. Knows nothing of dialogue, knowledge or channels."""
+
+from nlu.types import Entity, IntentScore, ParseResult
+
+__all__ = ["Entity", "IntentScore", "ParseResult"]
