@@ -23,6 +23,8 @@ class Entity:
     # so the dialogue can tell the citizen *why* it was rejected instead of silently ignoring it.
     valid: bool = True
     error: str | None = None
+    # extractor-specific detail, e.g. a time's grain and interval, as Rasa's duckling ``additional_info``
+    additional_info: dict[str, Any] | None = None
 
     def to_rasa(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -37,6 +39,8 @@ class Entity:
             out["role"] = self.role
         if self.group:
             out["group"] = self.group
+        if self.additional_info:
+            out["additional_info"] = self.additional_info
         if not self.valid:
             out["valid"] = False
             out["error"] = self.error
