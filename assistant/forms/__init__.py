@@ -1,0 +1,1 @@
+"""Service forms: fields, validators, the form loop and its policy, confirmation and submission."""
