@@ -1,0 +1,141 @@
+"""Request guards as plain ASGI middleware: body size, per-client rate, processing time.
+
+They sit in front of every route so no channel has to remember them, and they answer with the same bilingual
+error bodies as the rest of the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from assistant.errors import ApiError, error_for_status
+
+
+async def _send_error(send: Send, err: ApiError) -> None:
+    body = json.dumps(err.body(), ensure_ascii=False).encode()
+    headers = [(b"content-type", b"application/json; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in (err.headers or {}).items()]
+    await send({"type": "http.response.start", "status": err.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodySizeLimit:
+    """Rejects bodies over ``max_bytes`` with 413, by Content-Length or while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = 1_000_000) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await _send_error(send, error_for_status(413))
+                return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await _send_error(send, error_for_status(413))
+
+
+@dataclass
+class TokenBucket:
+    rate_per_s: float
+    burst: int
+    clock: Callable[[], float] = time.monotonic
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def take(self, key: str) -> float:
+        """0.0 when allowed, else the seconds until a token is available."""
+        now = self.clock()
+        tokens, last = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate_per_s)
+        if tokens >= 1:
+            self._buckets[key] = (tokens - 1, now)
+            if len(self._buckets) > 100_000:  # forget idle clients rather than grow without bound
+                self._buckets.clear()
+            return 0.0
+        self._buckets[key] = (tokens, now)
+        return (1 - tokens) / self.rate_per_s
+
+
+class RateLimit:
+    """Per-client token bucket; the client is the X-Session-Id header when present, else the peer address."""
+
+    def __init__(self, app: ASGIApp, per_minute: int = 120, burst: int = 30, exempt: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.bucket = TokenBucket(per_minute / 60.0, burst)
+        self.exempt = exempt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt):
+            await self.app(scope, receive, send)
+            return
+        key = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-session-id"), None)
+        if key is None:
+            client = scope.get("client")
+            key = client[0] if client else "unknown"
+        wait = self.bucket.take(key)
+        if wait > 0:
+            err = error_for_status(429)
+            err.headers = {"Retry-After": str(max(1, int(wait + 0.999)))}
+            await _send_error(send, err)
+            return
+        await self.app(scope, receive, send)
+
+
+class Timeout:
+    """Answers 504 when a request takes longer than ``seconds`` (the work is cancelled, never half-sent)."""
+
+    def __init__(self, app: ASGIApp, seconds: float = 30.0) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await asyncio.wait_for(self.app(scope, receive, tracking_send), self.seconds)
+        except TimeoutError:
+            if not started:
+                await _send_error(send, error_for_status(504))

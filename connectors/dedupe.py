@@ -1,0 +1,41 @@
+"""Remember which inbound messages were already taken, across restarts (a table in the project's database)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, String, create_engine, delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class SeenMessage(_Base):
+    __tablename__ = "inbound_seen"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SqlDeduplicator:
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url)
+        _Base.metadata.create_all(self.engine)
+
+    def claim(self, key: str) -> bool:
+        """True the first time a key is claimed, False for every later delivery of the same message."""
+        with Session(self.engine) as s:
+            s.add(SeenMessage(key=key, seen_at=datetime.now(UTC)))
+            try:
+                s.commit()
+            except IntegrityError:
+                return False
+        return True
+
+    def forget_before(self, when: datetime) -> int:
+        with Session(self.engine) as s:
+            n = s.execute(delete(SeenMessage).where(SeenMessage.seen_at < when)).rowcount
+            s.commit()
+            return int(n or 0)

@@ -1,0 +1,230 @@
+"""WeChat Official Account channel (微信公众号): URL verification, plain/compatible/safe modes, the 5-second rule,
+and exactly-once processing of WeChat's retried deliveries.
+
+Untrusted XML is parsed only by defusedxml (no DTDs, no entities); crypto and message objects come from wechatpy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any, Literal
+from xml.etree.ElementTree import Element
+
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
+from wechatpy.replies import TextReply
+from wechatpy.utils import check_signature
+
+from assistant.agent import UserMessage
+from assistant.errors import ApiError
+from connectors.dedupe import SqlDeduplicator
+from connectors.wechat_api import CustomerServiceClient
+
+log = logging.getLogger(__name__)
+MAX_BODY = 64 * 1024  # a WeChat push is a few KB; anything larger is not from WeChat
+
+
+class WeChatSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(..., min_length=3)
+    appid: str = ""
+    secret: str = ""
+    encoding_aes_key: str | None = Field(None, min_length=43, max_length=43)
+    mode: Literal["plain", "compatible", "safe"] = "plain"
+    api_base_url: str = "https://api.weixin.qq.com"
+    passive_timeout_s: float = Field(4.0, gt=0, lt=5)
+    welcome: str = "您好，欢迎关注云州市政务服务！我可以解答办事政策、帮您预约办理。请直接输入您的问题。"
+    unsupported: str = "抱歉，我暂时只能看懂文字和语音消息，请用文字描述您的问题。"
+
+
+def _forbidden() -> ApiError:
+    return ApiError(403, "bad_signature", "签名校验失败", "Signature verification failed")
+
+
+def parse_xml(body: bytes) -> Element:
+    try:
+        return SafeET.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except (DefusedXmlException, SafeET.ParseError, ValueError) as err:
+        raise ApiError(400, "bad_xml", "消息格式不正确", "Malformed XML") from err
+
+
+def dedupe_key(fields: dict[str, str]) -> str:
+    if fields.get("MsgId"):
+        return f"wx:msg:{fields['MsgId']}"
+    return f"wx:evt:{fields.get('FromUserName', '')}:{fields.get('CreateTime', '')}"
+
+
+class WeChatChannel:
+    name = "wechat"
+
+    def __init__(self, runtime: Any, settings: dict[str, Any]) -> None:
+        self.runtime = runtime
+        self.settings = WeChatSettings.model_validate(settings)
+        s = self.settings
+        if s.mode != "plain" and not (s.encoding_aes_key and s.appid):
+            raise ValueError("channels.wechat: compatible/safe mode needs encoding_aes_key and appid")
+        self.crypto = WeChatCrypto(s.token, s.encoding_aes_key, s.appid) if s.encoding_aes_key else None
+        self.api = CustomerServiceClient(s.appid, s.secret, s.api_base_url)
+        self.dedupe = SqlDeduplicator(runtime.database_url)
+        # replies already given passively, for a retry whose first response WeChat never received
+        self._answered: OrderedDict[str, str] = OrderedDict()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # ---- inbound -------------------------------------------------------------------------------------
+    def _decode(self, body: bytes, q: dict[str, str]) -> tuple[dict[str, str], bool]:
+        """Verified message fields and whether the reply must be encrypted."""
+        try:
+            check_signature(self.settings.token, q.get("signature", ""), q.get("timestamp", ""), q.get("nonce", ""))
+        except InvalidSignatureException:
+            raise _forbidden() from None
+        outer = parse_xml(body)
+        encrypt = outer.findtext("Encrypt")
+        if encrypt is not None and self.crypto is not None and q.get("encrypt_type") == "aes":
+            try:
+                inner = self.crypto.decrypt_message(
+                    {"Encrypt": encrypt}, q.get("msg_signature", ""), q.get("timestamp", ""), q.get("nonce", "")
+                )
+            except (InvalidSignatureException, InvalidAppIdException):
+                raise _forbidden() from None
+            except Exception as err:  # truncated or corrupt ciphertext
+                raise ApiError(400, "bad_ciphertext", "消息解密失败", "Could not decrypt the message") from err
+            xml = inner if isinstance(inner, bytes) else str(inner).encode("utf-8")
+            return self._fields(xml), True
+        if self.settings.mode == "safe":
+            raise _forbidden()
+        return self._fields(body), False
+
+    def _fields(self, xml: bytes) -> dict[str, str]:
+        root = parse_xml(xml)
+        return {child.tag: (child.text or "") for child in root}
+
+    async def _process(self, fields: dict[str, str]) -> str | None:
+        msg_type = fields.get("MsgType", "").lower()
+        openid = fields.get("FromUserName", "")
+        if msg_type == "event":
+            event = fields.get("Event", "").lower()
+            return self.settings.welcome if event == "subscribe" else None
+        if msg_type == "text":
+            text = fields.get("Content", "")
+        elif msg_type == "voice" and fields.get("Recognition"):
+            text = fields["Recognition"]
+        else:
+            return self.settings.unsupported
+        replies = await self.runtime.agent.handle(
+            UserMessage(conversation_id=f"wechat:{openid}", text=text, channel=self.name, message_id=fields.get("MsgId"), metadata={"openid": openid})
+        )
+        return render_text(replies)
+
+    def _passive(self, fields: dict[str, str], content: str, encrypt: bool, q: dict[str, str]) -> Response:
+        reply = TextReply(source=fields.get("ToUserName", ""), target=fields.get("FromUserName", ""), content=content)
+        xml = reply.render()
+        if encrypt and self.crypto is not None:
+            xml = self.crypto.encrypt_message(xml, q.get("nonce", ""), q.get("timestamp") or str(int(time.time())))
+        return Response(xml, media_type="application/xml")
+
+    def _remember(self, key: str, content: str) -> None:
+        self._answered[key] = content
+        while len(self._answered) > 10_000:
+            self._answered.popitem(last=False)
+
+    async def receive(self, body: bytes, q: dict[str, str]) -> Response:
+        fields, encrypt = self._decode(body, q)
+        key = dedupe_key(fields)
+        if not self.dedupe.claim(key):
+            earlier = self._answered.get(key)
+            if earlier is not None:
+                return self._passive(fields, earlier, encrypt, q)
+            return PlainTextResponse("success")
+        task = asyncio.create_task(self._process(fields))
+        done, _ = await asyncio.wait({task}, timeout=self.settings.passive_timeout_s)
+        if done:
+            content = task.result()
+            if not content:
+                return PlainTextResponse("success")
+            self._remember(key, content)
+            return self._passive(fields, content, encrypt, q)
+        # too slow for a passive reply: answer now, deliver through the customer-service API when ready
+        follow = asyncio.create_task(self._deliver_later(task, fields.get("FromUserName", "")))
+        self._tasks.add(follow)
+        follow.add_done_callback(self._tasks.discard)
+        return PlainTextResponse("success")
+
+    async def _deliver_later(self, task: asyncio.Task[str | None], openid: str) -> None:
+        try:
+            content = await task
+        except Exception:
+            log.exception("wechat turn failed")
+            content = "抱歉，系统繁忙，请稍后再试。"
+        if content:
+            result = await self.api.send_text(openid, content)
+            if not result.delivered:
+                log.warning("wechat reply not delivered: errcode=%s", result.errcode)
+
+    # ---- routes --------------------------------------------------------------------------------------
+    def router(self) -> APIRouter:
+        router = APIRouter(tags=["wechat"])
+
+        @router.get("/webhooks/wechat", response_class=PlainTextResponse)
+        async def verify(
+            signature: str = Query(""), timestamp: str = Query(""), nonce: str = Query(""), echostr: str = Query("")
+        ) -> PlainTextResponse:
+            try:
+                check_signature(self.settings.token, signature, timestamp, nonce)
+            except InvalidSignatureException:
+                log.warning("wechat url verification: bad signature")
+                raise _forbidden() from None
+            return PlainTextResponse(echostr)
+
+        @router.post("/webhooks/wechat")
+        async def inbound(request: Request) -> Response:
+            body = b""
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_BODY:
+                    raise ApiError(413, "payload_too_large", "请求内容过大", "Request body too large")
+            q = {k: v for k, v in request.query_params.items()}
+            try:
+                return await self.receive(body, q)
+            except ApiError as err:
+                if err.status == 403:
+                    log.warning("wechat message rejected: bad signature")  # never the body
+                raise
+
+        return router
+
+    async def send(self, recipient_id: str, replies: Sequence[Any]) -> bool:
+        openid = recipient_id.removeprefix("wechat:")
+        content = render_text(replies)
+        if not content:
+            return True
+        return (await self.api.send_text(openid, content)).delivered
+
+
+def render_text(replies: Sequence[Any]) -> str:
+    """WeChat shows one text bubble per passive reply: join the turn's messages, buttons as numbered choices and
+    citations as source lines (WeChat has no quick replies)."""
+    parts: list[str] = []
+    for r in replies:
+        lines = [r.text] if r.text else []
+        for i, b in enumerate(r.buttons, 1):
+            lines.append(f"{i}. {b.title}")
+        for c in r.citations:
+            title = c.get("title", "")
+            url = c.get("source_url")
+            lines.append(f"来源：{title}" + (f" {url}" if url else ""))
+        if lines:
+            parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def make_channel(runtime: Any, settings: dict[str, Any]) -> WeChatChannel:
+    return WeChatChannel(runtime, settings)
