@@ -1,0 +1,62 @@
+"""Pure functions that turn per-retriever scores of candidate groups into one ranking and a confidence.
+
+A *group* is what a citizen gets as one answer: a FAQ entry (all its phrasings plus its question+answer text)
+or a document chunk. Scores are fused per group so several phrasings of one FAQ count once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+RRF_K = 60  # LangChain's EnsembleRetriever constant
+
+
+def aggregate_roles(entry_scores: np.ndarray, entry_slot: np.ndarray, entry_role: np.ndarray, n: int) -> np.ndarray:
+    """Per group: the mean over roles present (0 = a phrasing, 1 = question+answer) of the best score in
+    that role. Measured on ../shared/eval: mean(question, question+answer) beat the max of the two."""
+    best = np.full((n, 2), -np.inf, np.float32)
+    np.maximum.at(best, (entry_slot, entry_role), entry_scores.astype(np.float32))
+    present = np.isfinite(best)
+    total = np.where(present, best, 0.0).sum(axis=1)
+    count = np.maximum(present.sum(axis=1), 1)
+    return (total / count).astype(np.float32)
+
+
+def fuse_weighted(scores: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
+    names = [n for n in scores if weights.get(n, 0.0) != 0.0]
+    if not names:
+        return np.zeros_like(next(iter(scores.values())))
+    return np.sum([weights[n] * scores[n] for n in names], axis=0).astype(np.float32)
+
+
+def fuse_rrf(scores: Mapping[str, np.ndarray], weights: Mapping[str, float], k: int = RRF_K) -> np.ndarray:
+    """Weighted reciprocal-rank fusion, as LangChain's EnsembleRetriever (the Langchain-Chatchat baseline)."""
+    fused: np.ndarray | None = None
+    for name, s in scores.items():
+        w = weights.get(name, 0.0)
+        if w == 0.0:
+            continue
+        ranks = np.empty(len(s), np.int64)
+        ranks[np.argsort(-s, kind="stable")] = np.arange(len(s))
+        part = w / (k + ranks + 1.0)
+        fused = part if fused is None else fused + part
+    return (fused if fused is not None else np.zeros(0)).astype(np.float32)
+
+
+def margins(fused: np.ndarray) -> np.ndarray:
+    """Each group's fused score minus the best score among the other groups (negative below the top)."""
+    if len(fused) < 2:
+        return np.ones_like(fused)
+    order = np.argsort(-fused)
+    top, second = fused[order[0]], fused[order[1]]
+    out = fused - top
+    out[order[0]] = top - second
+    return out.astype(np.float32)
+
+
+def confidence(fused: np.ndarray, margin: np.ndarray, coef: Sequence[float]) -> np.ndarray:
+    """Calibrated probability that a group is the right answer (logistic model from knowledge.calibration)."""
+    c0, c1, c2 = coef
+    return (1.0 / (1.0 + np.exp(-(c0 + c1 * fused + c2 * margin)))).astype(np.float32)

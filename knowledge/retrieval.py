@@ -1,0 +1,310 @@
+"""Building a search index from passages, and searching it: the seam the store and the assistant use.
+
+``build_index`` turns published passages into a ``SearchIndex``; ``SearchIndex.search`` answers one query with
+ranked, de-duplicated hits, a calibrated confidence, an abstention decision and citations. Building is kept
+apart from querying: an index is built once per published version, saved, and loaded by every replica.
+
+FAQ passages (one per phrasing: the standard question and each similar question, ``answer`` set) are grouped
+by ``faq_id``; the index adds one question+answer text per FAQ itself. A chunk is a group of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from knowledge.config import KnowledgeConfig
+from knowledge.dense import DenseIndex, DenseParams
+from knowledge.embedders import Embedder, EmbedderError, VectorCache, embed_passages_cached
+from knowledge.hybrid import aggregate_roles, confidence, fuse_rrf, fuse_weighted, margins
+from knowledge.lexical import BM25Index, LexicalIndex, build_lexical
+from knowledge.types import Citation, Hit, Passage, SearchResult
+from nlu.normalize import normalize_text
+from nlu.tokenizer import ChineseTokenizer
+
+FORMAT_VERSION = 1
+PHRASING, FULL = 0, 1
+
+
+@dataclass(frozen=True)
+class BuildStats:
+    passages: int
+    groups: int
+    vectors: int
+    embedded: int  # passage texts that had to be embedded (the rest came from the vector cache)
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Which group and role each embedded text belongs to, and which passages make up each group."""
+
+    entry_texts: tuple[str, ...]
+    entry_group: np.ndarray  # int64, per entry
+    entry_role: np.ndarray  # int8, per entry
+    entry_passage: np.ndarray  # int64, per entry: the passage shown when this entry wins
+    group_passages: tuple[tuple[int, ...], ...]
+    group_text: tuple[str, ...]  # normalised question+answer / chunk text, for lexical retrievers
+    group_expiry: tuple[date | None, ...]
+
+
+def _layout(passages: Sequence[Passage]) -> _Layout:
+    groups: dict[tuple[str, object], list[int]] = {}
+    for i, p in enumerate(passages):
+        gkey: tuple[str, object] = ("faq", p.faq_id) if p.kind == "faq" and p.faq_id is not None else ("key", p.key)
+        groups.setdefault(gkey, []).append(i)
+    texts: list[str] = []
+    egroup: list[int] = []
+    erole: list[int] = []
+    epass: list[int] = []
+    gtext: list[str] = []
+    gexp: list[date | None] = []
+    for g, members in enumerate(groups.values()):
+        first = passages[members[0]]
+        if first.kind == "faq":
+            for i in members:
+                texts.append(passages[i].text)
+                egroup.append(g)
+                erole.append(PHRASING)
+                epass.append(i)
+            full = f"{first.text}\n{first.answer or ''}".strip()
+        else:
+            full = first.text
+        texts.append(full)
+        egroup.append(g)
+        erole.append(FULL)
+        epass.append(members[0])
+        gtext.append(normalize_text(full))
+        dates = [passages[i].expiry_date for i in members if passages[i].expiry_date is not None]
+        # the earliest expiry wins: better to abstain than to answer from a stale phrasing
+        gexp.append(min(dates) if dates else None)
+    return _Layout(
+        entry_texts=tuple(texts),
+        entry_group=np.asarray(egroup, np.int64),
+        entry_role=np.asarray(erole, np.int8),
+        entry_passage=np.asarray(epass, np.int64),
+        group_passages=tuple(tuple(m) for m in groups.values()),
+        group_text=tuple(gtext),
+        group_expiry=tuple(gexp),
+    )
+
+
+def _dense_params(config: KnowledgeConfig) -> DenseParams:
+    return DenseParams(exact_max=config.exact_search_max, hnsw_ef_search=config.hnsw_ef_search)
+
+
+def _uses_dense(config: KnowledgeConfig) -> bool:
+    return config.fusion_weights.get("dense", 0.0) != 0.0
+
+
+def build_index(
+    passages: Sequence[Passage],
+    embedder: Embedder,
+    cache_dir: Path | None,
+    config: KnowledgeConfig,
+    *,
+    tokenizer: ChineseTokenizer | None = None,
+) -> SearchIndex:
+    started = time.perf_counter()
+    passages = tuple(passages)
+    layout = _layout(passages)
+    tokenizer = tokenizer or ChineseTokenizer()
+    embedded = 0
+    dense: DenseIndex | None = None
+    if _uses_dense(config):
+        cache = VectorCache(cache_dir) if cache_dir is not None else None
+        vectors, embedded = embed_passages_cached(embedder, layout.entry_texts, cache)
+        dense = DenseIndex.build(vectors, _dense_params(config))
+    lexical = {
+        name: build_lexical(name, layout.group_text, tokenizer)
+        for name, w in config.fusion_weights.items()
+        if name != "dense" and w != 0.0
+    }
+    stats = BuildStats(
+        passages=len(passages),
+        groups=len(layout.group_passages),
+        vectors=len(layout.entry_texts) if dense is not None else 0,
+        embedded=embedded,
+        seconds=time.perf_counter() - started,
+    )
+    return SearchIndex(passages, layout, embedder, dense, lexical, config, stats, tokenizer)
+
+
+class SearchIndex:
+    def __init__(
+        self,
+        passages: tuple[Passage, ...],
+        layout: _Layout,
+        embedder: Embedder,
+        dense: DenseIndex | None,
+        lexical: dict[str, LexicalIndex],
+        config: KnowledgeConfig,
+        stats: BuildStats,
+        tokenizer: ChineseTokenizer,
+    ) -> None:
+        self.passages = passages
+        self._layout = layout
+        self.embedder = embedder
+        self._dense = dense
+        self._lexical = lexical
+        self.config = config
+        self.stats = stats
+        self._tokenizer = tokenizer
+        # entries of each group, to score every phrasing of a candidate exactly
+        order = np.argsort(layout.entry_group, kind="stable")
+        bounds = np.searchsorted(layout.entry_group[order], np.arange(len(layout.group_passages) + 1))
+        self._group_entries = [order[bounds[g] : bounds[g + 1]] for g in range(len(layout.group_passages))]
+
+    def __len__(self) -> int:
+        return len(self.passages)
+
+    # ---- querying -------------------------------------------------------------------------------------
+
+    def _live_groups(self, today: date) -> np.ndarray:
+        return np.asarray([e is None or e >= today for e in self._layout.group_expiry], bool)
+
+    def _candidates(
+        self, qvec: np.ndarray | None, lexical_scores: dict[str, np.ndarray], live: np.ndarray, k: int
+    ) -> np.ndarray:
+        want = max(self.config.search_candidates, k)
+        if int(live.sum()) <= want:
+            return np.flatnonzero(live)
+        found: set[int] = set()
+        for scores in lexical_scores.values():
+            masked = np.where(live, scores, -np.inf)
+            top = np.argpartition(-masked, want - 1)[:want]
+            found.update(int(g) for g in top if live[g])
+        if qvec is not None and self._dense is not None:
+            fetch = want * 4
+            while True:
+                _, ids = self._dense.search(qvec, fetch)
+                groups = {int(self._layout.entry_group[i]) for i in ids[0] if i >= 0}
+                live_groups = [g for g in groups if live[g]]
+                if len(live_groups) >= want or fetch >= len(self._dense):
+                    found.update(live_groups)
+                    break
+                fetch *= 4
+        return np.asarray(sorted(found) if found else np.flatnonzero(live)[:want], np.int64)
+
+    def search(self, query: str, k: int = 5, today: date | None = None) -> SearchResult:
+        today = today or date.today()
+        normalized = normalize_text(query)
+        live = self._live_groups(today)
+        if not normalized or not live.any():
+            return SearchResult(query=query, answered=False, answer=None, hits=())
+        weights = self.config.fusion_weights
+        lexical_scores = {name: index.scores(normalized) for name, index in self._lexical.items()}
+        qvec = self.embedder.embed_queries([normalized]) if self._dense is not None else None
+        cands = self._candidates(qvec, lexical_scores, live, k)
+
+        per: dict[str, np.ndarray] = {name: s[cands] for name, s in lexical_scores.items()}
+        best_entry: np.ndarray | None = None
+        if qvec is not None and self._dense is not None:
+            entries = np.concatenate([self._group_entries[g] for g in cands])
+            slot_of_group = {int(g): i for i, g in enumerate(cands)}
+            slots = np.asarray([slot_of_group[int(g)] for g in self._layout.entry_group[entries]], np.int64)
+            entry_scores = self._dense.vectors(entries) @ qvec[0]
+            per["dense"] = aggregate_roles(entry_scores, slots, self._layout.entry_role[entries], len(cands))
+            best_entry = _best_phrasing(entries, slots, entry_scores, self._layout.entry_role[entries], len(cands))
+
+        fuse = fuse_rrf if self.config.fusion_method == "rrf" else fuse_weighted
+        fused = fuse(per, weights)
+        margin = margins(fused)
+        conf = confidence(fused, margin, self.config.calibration)
+        order = np.argsort(-fused, kind="stable")[:k]
+
+        hits = []
+        for slot in order:
+            g = int(cands[slot])
+            pidx = (
+                int(self._layout.entry_passage[best_entry[slot]])
+                if best_entry is not None and best_entry[slot] >= 0
+                else self._layout.group_passages[g][0]
+            )
+            scores = {name: float(s[slot]) for name, s in per.items()}
+            scores["fused"] = float(fused[slot])
+            scores["margin"] = float(margin[slot])
+            hits.append(Hit(passage=self.passages[pidx], score=float(conf[slot]), scores=scores))
+        return self._result(query, tuple(hits))
+
+    def _result(self, query: str, hits: tuple[Hit, ...]) -> SearchResult:
+        if not hits or hits[0].score < self.config.answer_threshold:
+            return SearchResult(query=query, answered=False, answer=None, hits=hits)
+        top = hits[0].passage
+        direct = top.kind == "faq" and top.answer is not None and hits[0].score >= self.config.direct_faq_threshold
+        answer = top.answer if top.kind == "faq" and top.answer else top.text
+        citations: list[Citation] = [top.citation]
+        # other confident chunks support a document answer; a FAQ answer stands on its own source
+        if top.kind == "chunk":
+            for hit in hits[1:]:
+                if hit.score >= self.config.answer_threshold and hit.passage.citation not in citations:
+                    citations.append(hit.passage.citation)
+        return SearchResult(
+            query=query, answered=True, answer=answer, hits=hits, citations=tuple(citations), direct_faq=direct
+        )
+
+    # ---- persistence ----------------------------------------------------------------------------------
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        if self._dense is not None:
+            self._dense.save(directory / "dense.faiss")
+        with open(directory / "index.pkl", "wb") as fh:
+            pickle.dump(
+                {"passages": self.passages, "layout": self._layout, "lexical": self._lexical, "stats": self.stats},
+                fh,
+                protocol=pickle.HIGHEST_PROTOCOL,
+            )
+        meta = {
+            "format": FORMAT_VERSION,
+            "embedder": self.embedder.name,
+            "dim": self.embedder.dim,
+            "config": self.config.model_dump(mode="json"),
+        }
+        (directory / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+
+    @classmethod
+    def load(
+        cls, directory: Path, embedder: Embedder, *, tokenizer: ChineseTokenizer | None = None
+    ) -> SearchIndex:
+        meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT_VERSION:
+            raise EmbedderError(
+                f"索引格式版本 {meta.get('format')} 不受支持，请重新发布 / index format {meta.get('format')} is not"
+                f" supported (expected {FORMAT_VERSION}); publish again"
+            )
+        config = KnowledgeConfig.model_validate(meta["config"])
+        dense_file = directory / "dense.faiss"
+        if dense_file.exists() and meta["embedder"] != embedder.name:
+            raise EmbedderError(
+                f"索引由模型 {meta['embedder']} 构建，当前模型为 {embedder.name}，请重新发布 / the index was built"
+                f" with {meta['embedder']} but the embedder is {embedder.name}; publish again"
+            )
+        with open(directory / "index.pkl", "rb") as fh:
+            state = pickle.load(fh)  # our own artefact, written by save() above
+        tokenizer = tokenizer or ChineseTokenizer()
+        for index in state["lexical"].values():
+            if isinstance(index, BM25Index):
+                index.attach(tokenizer)
+        dense = DenseIndex.load(dense_file, _dense_params(config)) if dense_file.exists() else None
+        return cls(state["passages"], state["layout"], embedder, dense, state["lexical"], config, state["stats"], tokenizer)
+
+
+def _best_phrasing(
+    entries: np.ndarray, slots: np.ndarray, scores: np.ndarray, roles: np.ndarray, n: int
+) -> np.ndarray:
+    """Per candidate slot, the entry (index into the layout) of its best-scoring phrasing; -1 for chunks."""
+    best = np.full(n, -1, np.int64)
+    best_score = np.full(n, -np.inf, np.float32)
+    for e, s, sc, r in zip(entries, slots, scores, roles, strict=True):
+        if r == PHRASING and sc > best_score[s]:
+            best_score[s] = sc
+            best[s] = e
+    return best
