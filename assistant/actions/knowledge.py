@@ -1,0 +1,110 @@
+"""``action_knowledge_answer``: answer a policy question from the knowledge base, with citations, or say
+honestly that we do not know and offer the near misses as "did you mean" buttons.
+
+A follow-up question ("那要带什么材料？") is searched together with the service being discussed (the
+``current_service`` slot), so it resolves against the conversation rather than the whole knowledge base.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from assistant.actions import ActionContext
+from assistant.actions.builtin import utter
+from assistant.domain import Button
+from assistant.events import BotUttered, Event
+
+SERVICE_SLOT = "current_service"
+ABSTAIN_TEXT = "抱歉，这个问题我还不知道准确答案，建议咨询窗口工作人员或拨打12345热线。(Sorry, I don't know the answer to that.)"
+NEAR_MISS_TEXT = "您是不是想问："
+UNAVAILABLE_TEXT = "抱歉，政策知识库暂时不可用，请稍后再试。(The policy knowledge base is unavailable; please try again later.)"
+
+
+def is_followup_intent(intent: str | None, followup_intents: Iterable[str] | None) -> bool:
+    if intent is None:
+        return False
+    if followup_intents is None:
+        # by convention the demo's follow-up questions are ask_materials, ask_location, ask_fee, …
+        return intent.startswith("ask_")
+    return intent in set(followup_intents)
+
+
+def rewrite_query(text: str, message: Mapping[str, Any], service: str | None, followup: bool) -> str:
+    """``"要带什么材料"`` about ``身份证换领`` -> ``"身份证换领 要带什么材料"``. Left alone when the message names
+    a service itself, when no service is being discussed, or when it is not a follow-up question."""
+    if not followup or not service or service in text:
+        return text
+    if any(e.get("entity") == "service" for e in message.get("entities") or []):
+        return text
+    return f"{service} {text}"
+
+
+def citation_dict(citation: Any) -> dict[str, Any]:
+    effective = getattr(citation, "effective_date", None)
+    return {
+        "title": citation.title,
+        "section": citation.section,
+        "version": citation.version,
+        "effective_date": effective.isoformat() if effective is not None else None,
+        "source_url": citation.source_url,
+        "document_id": getattr(citation, "document_id", None),
+    }
+
+
+def _near_miss_buttons(hits: Iterable[Any], limit: int) -> list[Button]:
+    seen: set[str] = set()
+    out: list[Button] = []
+    for hit in hits:
+        passage = hit.passage
+        if passage.kind == "faq":
+            question = passage.text
+        else:
+            c = passage.citation
+            question = f"{c.title} {c.section}" if c.section else c.title
+        question = question.strip()
+        if not question or question in seen:
+            continue
+        seen.add(question)
+        title = question if len(question) <= 24 else question[:23] + "…"
+        out.append(Button(title, question))
+        if len(out) == limit:
+            break
+    return out
+
+
+@dataclass(frozen=True)
+class ActionKnowledgeAnswer:
+    name: str = "action_knowledge_answer"
+    service_slot: str = SERVICE_SLOT
+    followup_intents: tuple[str, ...] | None = None
+    k: int = 5
+    max_suggestions: int = 3
+
+    def query(self, ctx: ActionContext) -> str:
+        message = ctx.tracker.latest_message
+        text = str(message.get("text") or "")
+        intent = (message.get("intent") or {}).get("name")
+        followup = is_followup_intent(intent, self.followup_intents)
+        return rewrite_query(text, message, ctx.tracker.get_slot(self.service_slot), followup)
+
+    async def run(self, ctx: ActionContext) -> list[Event]:
+        if ctx.knowledge is None:
+            return [BotUttered(UNAVAILABLE_TEXT, {}, {"utter_action": self.name})]
+        query = self.query(ctx)
+        # embedding and index search are CPU work: keep the event loop free for other conversations
+        result = await asyncio.to_thread(ctx.knowledge.search, query, self.k)
+        meta = {"utter_action": self.name, "knowledge_query": query}
+        if result.answered and result.answer:
+            citations = [citation_dict(c) for c in result.citations]
+            return [BotUttered(result.answer, {"citations": citations}, meta)]
+        buttons = _near_miss_buttons(result.hits, self.max_suggestions)
+        own = utter(ctx, "utter_knowledge_abstain")
+        text = own.text if own is not None and own.text else ABSTAIN_TEXT
+        data: dict[str, Any] = {}
+        if buttons:
+            text = f"{text}\n{NEAR_MISS_TEXT}"
+            data["buttons"] = [{"title": b.title, "payload": b.payload} for b in buttons]
+        return [BotUttered(text, data, {**meta, "abstained": True})]

@@ -1,0 +1,284 @@
+"""The conversation engine's one entry point: ``Agent.handle(UserMessage) -> list[BotReply]``.
+
+A turn is a chain of small steps: lock the conversation, load its events, start a session if needed, parse,
+fill slots, then predict-and-run actions until the engine listens. Every step's events are appended to the
+store as they happen (the user message before any action runs), so a crash mid-turn loses nothing already done.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from assistant.actions import ActionContext, ActionRegistry, KnowledgeSearch, UnknownActionError
+from assistant.domain import Button, Domain
+from assistant.events import (
+    ActionExecuted,
+    ActionExecutionRejected,
+    BotUttered,
+    Event,
+    SessionStarted,
+    UserUttered,
+)
+from assistant.nlg import NLG
+from assistant.policies import PolicyEnsemble, Prediction
+from assistant.slots import extract_slot_events
+from assistant.store import InMemoryLockStore, LockStore, TrackerStore
+from assistant.tracker import ACTION_LISTEN, Tracker
+
+log = logging.getLogger(__name__)
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+ACTION_SESSION_START = "action_session_start"
+ACTION_ERROR_TEXT = "抱歉，系统处理出错了，请稍后再试。(Sorry, something went wrong on our side. Please try again.)"
+
+
+@dataclass(frozen=True)
+class UserMessage:
+    conversation_id: str
+    text: str
+    channel: str = "rest"
+    message_id: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BotReply:
+    text: str | None
+    buttons: tuple[Button, ...] = ()
+    citations: tuple[dict[str, Any], ...] = ()
+    custom: dict[str, Any] | None = None
+    image: str | None = None
+
+    @staticmethod
+    def from_event(event: BotUttered) -> BotReply:
+        data = event.data
+        return BotReply(
+            text=event.text,
+            buttons=tuple(Button(str(b.get("title", "")), str(b.get("payload", ""))) for b in data.get("buttons") or []),
+            citations=tuple(dict(c) for c in data.get("citations") or []),
+            custom=data.get("custom"),
+            image=data.get("image"),
+        )
+
+
+class Interpreter(Protocol):
+    """``nlu.pipeline.Interpreter``: ``parse`` returns a ``nlu.types.ParseResult`` (anything with ``to_rasa()``)."""
+
+    def parse(self, text: str, now: datetime | None = None) -> Any: ...
+
+
+# after the slot mappings, further hooks may add events from the parsed message (e.g. conversation context)
+SlotHook = Callable[[Domain, Tracker], list[Event]]
+
+_PAYLOAD = re.compile(r"^/(?P<intent>[\w.\-]+)(?P<entities>\{.*\})?\s*$", re.DOTALL)
+
+
+def parse_payload(text: str) -> dict[str, Any] | None:
+    """``/intent`` or ``/intent{"slot": "value"}`` (a button press): Rasa's parse, bypassing NLU."""
+    m = _PAYLOAD.match(text.strip())
+    if m is None:
+        return None
+    entities = []
+    if m.group("entities"):
+        try:
+            values = json.loads(m.group("entities"))
+        except json.JSONDecodeError:
+            return None
+        if not isinstance(values, dict):
+            return None
+        for name, value in values.items():
+            entities.append({"entity": name, "value": value, "start": 0, "end": len(text), "extractor": "payload"})
+    intent = {"name": m.group("intent"), "confidence": 1.0}
+    return {"text": text, "intent": intent, "entities": entities, "intent_ranking": [intent]}
+
+
+def default_clock() -> datetime:
+    return datetime.now(SHANGHAI)
+
+
+class Agent:
+    def __init__(
+        self,
+        domain: Domain,
+        interpreter: Interpreter,
+        ensemble: PolicyEnsemble,
+        actions: ActionRegistry,
+        store: TrackerStore,
+        nlg: NLG,
+        knowledge: KnowledgeSearch | None = None,
+        clock: Callable[[], datetime] = default_clock,
+        locks: LockStore | None = None,
+        config: Any = None,
+        slot_hooks: Sequence[SlotHook] = (),
+        max_actions: int = 10,
+        cache_size: int = 10_000,
+    ) -> None:
+        self.domain = domain
+        self.interpreter = interpreter
+        self.ensemble = ensemble
+        self.actions = actions
+        self.store = store
+        self.nlg = nlg
+        self.knowledge = knowledge
+        self.clock = clock
+        self.locks: LockStore = locks or InMemoryLockStore()
+        self.config = config
+        self.slot_hooks = tuple(slot_hooks)
+        self.max_actions = max_actions
+        # trackers by conversation with the store's sequence number they reflect: a turn only reads new rows
+        self._cache: OrderedDict[str, tuple[Tracker, int]] = OrderedDict()
+        self._cache_size = cache_size
+        self._slot_defaults = domain.slot_defaults
+
+    # --- public ------------------------------------------------------------------------------------------
+    async def handle(self, message: UserMessage) -> list[BotReply]:
+        async with self.locks.lock(message.conversation_id):
+            turn = _Turn(self, self._load(message.conversation_id))
+            await turn.run(message)
+            return [BotReply.from_event(e) for e in turn.uttered]
+
+    async def tracker(self, conversation_id: str) -> Tracker:
+        async with self.locks.lock(conversation_id):
+            return self._load(conversation_id)
+
+    async def execute(self, conversation_id: str, action_name: str) -> list[BotReply]:
+        """Run one action outside a user turn (e.g. a staff hand-back or a scheduled reminder), then predict on."""
+        async with self.locks.lock(conversation_id):
+            turn = _Turn(self, self._load(conversation_id))
+            await turn.act(Prediction(action_name, 1.0, "external"))
+            await turn.predict_loop()
+            return [BotReply.from_event(e) for e in turn.uttered]
+
+    # --- storage -----------------------------------------------------------------------------------------
+    def _load(self, conversation_id: str) -> Tracker:
+        cached = self._cache.get(conversation_id)
+        if cached is None:
+            new, seq = self.store.load_after(conversation_id, 0)
+            tracker = Tracker(conversation_id, (), self._slot_defaults).with_events(new)
+        else:
+            tracker, seq = cached
+            new, seq = self.store.load_after(conversation_id, seq)
+            if new:
+                tracker = tracker.with_events(new)
+        self._remember(conversation_id, tracker, seq)
+        return tracker
+
+    def _remember(self, conversation_id: str, tracker: Tracker, seq: int) -> None:
+        self._cache[conversation_id] = (tracker, seq)
+        self._cache.move_to_end(conversation_id)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def _persist(self, tracker: Tracker, events: Sequence[Event]) -> Tracker:
+        seq = self.store.append(tracker.conversation_id, events)
+        updated = tracker.with_events(events)
+        self._remember(tracker.conversation_id, updated, seq)
+        return updated
+
+
+class _Turn:
+    """One message's processing: the mutable working state of ``Agent.handle`` (never shared)."""
+
+    def __init__(self, agent: Agent, tracker: Tracker) -> None:
+        self.agent = agent
+        self.tracker = tracker
+        self.uttered: list[BotUttered] = []
+
+    def context(self) -> ActionContext:
+        a = self.agent
+        return ActionContext(self.tracker, a.domain, a.nlg, a.knowledge, a.clock(), a.config)
+
+    def persist(self, events: Sequence[Event]) -> None:
+        self.tracker = self.agent._persist(self.tracker, events)
+        self.uttered.extend(e for e in events if isinstance(e, BotUttered))
+
+    async def run(self, message: UserMessage) -> None:
+        await self.start_session_if_needed()
+        if self.tracker.paused:
+            # a staff member holds the conversation: keep the message, the handoff package relays it
+            self.persist([self.user_event(message, None)])
+            return
+        parse_data = self.parse(message)
+        self.persist([self.user_event(message, parse_data)])
+        slot_events: list[Event] = list(extract_slot_events(self.agent.domain, self.tracker))
+        staged = self.tracker.with_events(slot_events)
+        for hook in self.agent.slot_hooks:
+            extra = hook(self.agent.domain, staged)
+            staged = staged.with_events(extra)
+            slot_events += extra
+        if slot_events:
+            self.persist(slot_events)
+        await self.predict_loop()
+
+    def user_event(self, message: UserMessage, parse_data: dict[str, Any] | None) -> UserUttered:
+        return UserUttered(
+            message.text,
+            parse_data or {"text": message.text},
+            message.channel,
+            message.message_id,
+            dict(message.metadata),
+            timestamp=self.agent.clock().timestamp(),
+        )
+
+    def parse(self, message: UserMessage) -> dict[str, Any]:
+        payload = parse_payload(message.text)
+        if payload is not None:
+            return payload
+        result = self.agent.interpreter.parse(message.text, now=self.agent.clock())
+        data = result.to_rasa() if hasattr(result, "to_rasa") else dict(result)
+        data["text"] = message.text
+        return data
+
+    def session_expired(self) -> bool:
+        events = self.tracker.events
+        if not any(isinstance(e, SessionStarted) for e in events):
+            return True
+        minutes = self.agent.domain.session_config.session_expiration_time
+        if minutes <= 0:
+            return False
+        # inactivity is measured from the citizen's last message (stamped by the agent's clock)
+        last = self.tracker.latest_user_event()
+        since = last.timestamp if last is not None else events[-1].timestamp
+        return self.agent.clock().timestamp() - since > minutes * 60
+
+    async def start_session_if_needed(self) -> None:
+        if self.session_expired():
+            await self.act(Prediction(ACTION_SESSION_START, 1.0, "session"))
+            self.persist([ActionExecuted(ACTION_LISTEN, "session", 1.0)])
+
+    async def predict_loop(self) -> None:
+        for _ in range(self.agent.max_actions):
+            prediction = self.agent.ensemble.predict(self.tracker, self.agent.domain)
+            if prediction.action == ACTION_LISTEN:
+                break
+            await self.act(prediction)
+        else:
+            log.warning("conversation %s: %d actions without listening; stopping", self.tracker.conversation_id,
+                        self.agent.max_actions)
+        self.persist([ActionExecuted(ACTION_LISTEN, "ensemble", 1.0)])
+
+    async def act(self, prediction: Prediction) -> None:
+        name = prediction.action
+        executed = ActionExecuted(name, prediction.policy, prediction.confidence)
+        try:
+            action = self.agent.actions.get(name)
+            events = list(await action.run(self.context()))
+        except UnknownActionError:
+            log.error("conversation %s: action %s is not registered", self.tracker.conversation_id, name)
+            events = [BotUttered(ACTION_ERROR_TEXT, {}, {"error": "unknown_action", "action": name})]
+        except Exception:
+            # an action's failure must not lose the conversation: record it and apologise
+            log.exception("conversation %s: action %s failed", self.tracker.conversation_id, name)
+            events = [BotUttered(ACTION_ERROR_TEXT, {}, {"error": "action_failed", "action": name})]
+        if any(isinstance(e, ActionExecutionRejected) and e.action_name == name for e in events):
+            self.persist(events)
+            return
+        self.persist([executed, *events])

@@ -1,0 +1,89 @@
+"""KnowledgePolicy: policy questions go to the knowledge base (``action_knowledge_answer``).
+
+Question intents (configurable; by default ``ask_*``, ``faq*``, ``policy_*`` and ``out_of_scope``) are always
+answered from the knowledge base, which abstains honestly when it has no answer. ``nlu_fallback`` goes there only
+when the knowledge base does have an answer; otherwise the fallback ladder takes over.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from assistant.actions import KnowledgeSearch
+from assistant.domain import Domain
+from assistant.policies import PolicyBuildContext, Prediction, check_settings
+from assistant.tracker import ACTION_LISTEN, Tracker
+
+ACTION_KNOWLEDGE_ANSWER = "action_knowledge_answer"
+DEFAULT_PREFIXES = ("ask_", "faq", "policy_")
+_SETTINGS = ("priority", "intents", "fallback_intents", "k")
+
+
+class CachedKnowledge:
+    """Remembers recent searches so the policy's check and the action's answer search once per question."""
+
+    def __init__(self, knowledge: KnowledgeSearch, size: int = 256) -> None:
+        self._knowledge = knowledge
+        self._size = size
+        self._cache: OrderedDict[tuple[str, int], Any] = OrderedDict()
+
+    def search(self, query: str, k: int = 5) -> Any:
+        key = (query, k)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        result = self._knowledge.search(query, k)
+        self._cache[key] = result
+        while len(self._cache) > self._size:
+            self._cache.popitem(last=False)
+        return result
+
+
+class KnowledgePolicy:
+    name = "KnowledgePolicy"
+
+    def __init__(
+        self,
+        knowledge: KnowledgeSearch | None,
+        intents: Iterable[str] | None = None,
+        fallback_intents: Iterable[str] = ("nlu_fallback",),
+        priority: int = 2,
+        k: int = 5,
+    ) -> None:
+        self.knowledge = knowledge
+        self.intents = frozenset(intents) if intents is not None else None
+        self.fallback_intents = frozenset(fallback_intents)
+        self.priority = priority
+        self.k = k
+
+    @staticmethod
+    def build(ctx: PolicyBuildContext, settings: Mapping[str, Any]) -> KnowledgePolicy:
+        check_settings("KnowledgePolicy", settings, _SETTINGS)
+        return KnowledgePolicy(
+            ctx.knowledge,
+            settings.get("intents"),
+            settings.get("fallback_intents", ("nlu_fallback",)),
+            int(settings.get("priority", 2)),
+            int(settings.get("k", 5)),
+        )
+
+    def is_question(self, intent: str) -> bool:
+        if self.intents is not None:
+            return intent in self.intents
+        return intent == "out_of_scope" or intent.startswith(DEFAULT_PREFIXES)
+
+    def predict(self, tracker: Tracker, domain: Domain) -> Prediction | None:
+        if tracker.latest_action_name != ACTION_LISTEN:
+            return None
+        intent = tracker.latest_intent
+        if not intent:
+            return None
+        if self.is_question(intent):
+            return Prediction(ACTION_KNOWLEDGE_ANSWER, 1.0, self.name)
+        if intent in self.fallback_intents and self.knowledge is not None:
+            text = str(tracker.latest_message.get("text") or "")
+            if text and self.knowledge.search(text, self.k).answered:
+                return Prediction(ACTION_KNOWLEDGE_ANSWER, 1.0, self.name)
+        return None

@@ -1,0 +1,201 @@
+"""Where conversations live: an append-only event log per conversation, and per-conversation locks.
+
+``SQLTrackerStore`` keeps one row per event with a per-conversation sequence number (unique together), so
+events are never reordered or lost, and each ``append`` is one committed transaction: a process killed right
+after an action keeps that action's events. SQLite runs in WAL mode; PostgreSQL is chosen by URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import (
+    JSON,
+    Float,
+    Integer,
+    String,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from assistant.events import Event, event_from_dict, event_to_dict
+
+
+class TrackerStore(Protocol):
+    def load(self, conversation_id: str) -> tuple[Event, ...]: ...
+
+    def load_after(self, conversation_id: str, seq: int) -> tuple[tuple[Event, ...], int]:
+        """Events after sequence number ``seq`` and the latest sequence number (0 when empty)."""
+        ...
+
+    def append(self, conversation_id: str, events: Sequence[Event]) -> int:
+        """Durably appends; returns the new latest sequence number."""
+        ...
+
+    def conversations(self) -> list[str]: ...
+
+
+class InMemoryTrackerStore:
+    def __init__(self) -> None:
+        self._events: dict[str, list[Event]] = {}
+
+    def load(self, conversation_id: str) -> tuple[Event, ...]:
+        return tuple(self._events.get(conversation_id, ()))
+
+    def load_after(self, conversation_id: str, seq: int) -> tuple[tuple[Event, ...], int]:
+        events = self._events.get(conversation_id, [])
+        return tuple(events[seq:]), len(events)
+
+    def append(self, conversation_id: str, events: Sequence[Event]) -> int:
+        log = self._events.setdefault(conversation_id, [])
+        log.extend(events)
+        return len(log)
+
+    def conversations(self) -> list[str]:
+        return sorted(self._events)
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class EventRow(_Base):
+    __tablename__ = "dialogue_events"
+    __table_args__ = (UniqueConstraint("conversation_id", "seq", name="uq_dialogue_events_conversation_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(255), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(64))
+    timestamp: Mapped[float] = mapped_column(Float)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL: readers never block the writer; NORMAL sync in WAL survives a killed process (not a power cut)
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def make_engine(url: str, base_dir: Path | None = None) -> Engine:
+    """An engine for ``url``; a relative SQLite path is resolved against ``base_dir`` and its folder created."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
+        path = Path(url.removeprefix("sqlite:///"))
+        if base_dir is not None and not path.is_absolute():
+            path = base_dir / path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{path}"
+    engine = create_engine(url, json_serializer=lambda o: json.dumps(o, ensure_ascii=False))
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+class SQLTrackerStore:
+    def __init__(self, url: str | Engine, base_dir: Path | None = None, retries: int = 5) -> None:
+        self._engine = url if isinstance(url, Engine) else make_engine(url, base_dir)
+        self._retries = retries
+        _Base.metadata.create_all(self._engine, tables=[EventRow.__table__])  # type: ignore[list-item]
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def load(self, conversation_id: str) -> tuple[Event, ...]:
+        return self.load_after(conversation_id, 0)[0]
+
+    def load_after(self, conversation_id: str, seq: int) -> tuple[tuple[Event, ...], int]:
+        with Session(self._engine) as session:
+            rows = session.execute(
+                select(EventRow.seq, EventRow.payload)
+                .where(EventRow.conversation_id == conversation_id, EventRow.seq > seq)
+                .order_by(EventRow.seq)
+            ).all()
+        if not rows:
+            return (), seq if seq else self._latest_seq(conversation_id)
+        return tuple(event_from_dict(r.payload) for r in rows), rows[-1].seq
+
+    def _latest_seq(self, conversation_id: str) -> int:
+        with Session(self._engine) as session:
+            latest = session.scalar(
+                select(func.max(EventRow.seq)).where(EventRow.conversation_id == conversation_id)
+            )
+        return int(latest or 0)
+
+    def append(self, conversation_id: str, events: Sequence[Event]) -> int:
+        if not events:
+            return self._latest_seq(conversation_id)
+        payloads = [event_to_dict(e) for e in events]
+        for attempt in range(self._retries):
+            try:
+                return self._append_once(conversation_id, payloads)
+            except IntegrityError:
+                # another replica appended the same sequence number first: read the new tail and retry
+                if attempt == self._retries - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _append_once(self, conversation_id: str, payloads: Iterable[dict[str, Any]]) -> int:
+        with Session(self._engine) as session, session.begin():
+            latest = session.scalar(
+                select(func.max(EventRow.seq)).where(EventRow.conversation_id == conversation_id)
+            )
+            seq = int(latest or 0)
+            for p in payloads:
+                seq += 1
+                session.add(
+                    EventRow(
+                        conversation_id=conversation_id,
+                        seq=seq,
+                        type=p["event"],
+                        timestamp=float(p.get("timestamp") or 0.0),
+                        payload=p,
+                    )
+                )
+        return seq
+
+    def conversations(self) -> list[str]:
+        with Session(self._engine) as session:
+            return list(session.scalars(select(EventRow.conversation_id).distinct().order_by(EventRow.conversation_id)))
+
+
+class LockStore(Protocol):
+    def lock(self, conversation_id: str) -> Any:
+        """An async context manager held while one message of the conversation is processed."""
+        ...
+
+
+class InMemoryLockStore:
+    """asyncio locks for one process; a Redis lock store with the same ``lock`` seam serves several replicas."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._waiters: dict[str, int] = {}
+
+    @asynccontextmanager
+    async def lock(self, conversation_id: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(conversation_id, asyncio.Lock())
+        self._waiters[conversation_id] = self._waiters.get(conversation_id, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            # forget idle locks so a million conversations do not keep a million locks
+            self._waiters[conversation_id] -= 1
+            if self._waiters[conversation_id] == 0:
+                del self._waiters[conversation_id]
+                del self._locks[conversation_id]
