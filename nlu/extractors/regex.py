@@ -1,0 +1,87 @@
+"""Rasa ``regex:`` patterns from training data as an entity extractor, made to work on Chinese text.
+
+Patterns match the normalised text (simplified, half-width, lower-cased), case-insensitively. Rasa projects
+often write ``\\b\\d{6}\\b``; Python's ``\\b`` sees no boundary between 编 and 1 (both are word characters), so
+``\\b`` is rewritten to a boundary between an ASCII letter/digit and anything else. Traditional characters in a
+pattern are converted like the text is.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+import opencc
+
+from nlu.extractors._base import check_settings, make_entity
+from nlu.normalize import Normalized
+from nlu.types import Entity
+
+_ASCII_WORD = "[0-9a-zA-Z_]"
+ASCII_BOUNDARY = rf"(?:(?<={_ASCII_WORD})(?!{_ASCII_WORD})|(?<!{_ASCII_WORD})(?={_ASCII_WORD}))"
+
+
+def chinese_aware(pattern: str) -> str:
+    r"""Replace ``\b`` outside character classes (inside one it is a backspace) with ``ASCII_BOUNDARY``."""
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            pair = pattern[i : i + 2]
+            out.append(ASCII_BOUNDARY if pair == r"\b" and not in_class else pair)
+            i += 2
+            continue
+        if ch == "[" and not in_class:
+            in_class = True
+            # a ']' right after '[' or '[^' is a literal member, not the end of the class
+            j = i + 1 + (pattern[i + 1 : i + 2] == "^")
+            if pattern[j : j + 1] == "]":
+                out.append(pattern[i : j + 1])
+                i = j + 1
+                continue
+        elif ch == "]" and in_class:
+            in_class = False
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+class RegexEntityExtractor:
+    name = "RegexEntityExtractor"
+    _settings = ("patterns", "use_word_boundaries")
+
+    def __init__(
+        self,
+        *,
+        patterns: list[dict[str, str]] | None = None,
+        use_word_boundaries: bool = True,
+        **settings: Any,
+    ) -> None:
+        check_settings(self.name, settings, self._settings)
+        t2s = opencc.OpenCC("t2s")
+        self.patterns: list[tuple[str, re.Pattern[str]]] = []
+        for i, item in enumerate(patterns or ()):
+            if not isinstance(item, dict) or not {"name", "pattern"} <= set(item):
+                raise ValueError(f"{self.name}: patterns[{i}] needs 'name' and 'pattern', got {item!r}")
+            source = t2s.convert(item["pattern"])
+            if use_word_boundaries:
+                source = chinese_aware(source)
+            try:
+                compiled = re.compile(source, re.IGNORECASE)
+            except re.error as err:
+                raise ValueError(f"{self.name}: pattern '{item['name']}' does not compile: {err}") from None
+            self.patterns.append((item["name"], compiled))
+
+    def extract(self, doc: Normalized, now: datetime) -> list[Entity]:
+        out: list[Entity] = []
+        for entity, pattern in self.patterns:
+            for m in pattern.finditer(doc.text):
+                if m.end() > m.start():
+                    out.append(
+                        make_entity(
+                            doc, m.start(), m.end(), entity=entity, value=m.group(), extractor=self.name
+                        )
+                    )
+        return out
