@@ -13,6 +13,8 @@ An expression is an optional date part followed by an optional time-of-day part 
 - ``月初`` = days 1–10, ``月中`` = days 11–20 (value the 15th), ``月底`` = the last day of the month.
 - ``12.1`` is a date only when followed by 号/日 or a part of the day; ``5号`` alone is not a time (window 5,
   house 5), ``这个月5号`` is.
+- a clock range (``下午1点到5点``, ``15:00-17:00``) is one interval on the first time's day; the second time takes
+  the first's part of the day when it has none. Date ranges (``12月1日到5日``) are two entities.
 - an impossible date (``2月30日``) is still reported, with ``valid=False`` and a bilingual error.
 """
 
@@ -467,9 +469,26 @@ def find_times(text: str, now: datetime) -> list[TimeMatch]:
             pos += 1  # a run of digits that merely starts like a date
             continue
         resolved = None if invalid else resolve(best_date, tod[1] if tod else None, now)
+        if resolved is not None and tod is not None and tod[1].hour is not None:
+            end, resolved = _range_end(text, end, tod[1], resolved, now)
         out.append(TimeMatch(pos, end, resolved))
         pos = end
     return out
+
+
+_RANGE = re.compile(r" ?(?:到|至|~|-|—) ?")
+
+
+def _range_end(text: str, end: int, first: TimeOfDay, start: Resolved, now: datetime) -> tuple[int, Resolved]:
+    """``下午1点到5点``: one interval on the first time's day; the second time inherits its part of the day."""
+    conn = _RANGE.match(text, end)
+    second = _time_of_day(text, conn.end(), first.period) if conn else None
+    if second is None or second[1].hour is None:
+        return end, start
+    until = _at(start.start.date(), now, second[1].hour, second[1].minute or 0)
+    if until <= start.start:
+        return end, start
+    return second[0], Resolved(start.start, until, start.grain, True)
 
 
 class ChineseTimeExtractor:

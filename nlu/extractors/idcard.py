@@ -171,16 +171,40 @@ def mask_id(s: str) -> str:
 # ``\b``: in Chinese text a number is glued to the characters around it ("身份证号110101...的").
 _ID18 = re.compile(r"(?<![0-9x])(?<![0-9][ \-])(?:[0-9][ \-]?){17}[0-9x](?![0-9x])(?![ \-][0-9])")
 _ID15 = re.compile(r"(?<![0-9x])(?<![0-9][ \-])(?:[0-9][ \-]?){14}[0-9](?![0-9x])(?![ \-][0-9])")
-# an invalid 15-digit number is only worth reporting when the citizen says it is an ID number: other 15-digit
-# numbers (old business registration numbers, order numbers) are common
+# a digit or two too many or too few: reported (as a length error) only when the citizen says it is an ID number
+_ID_NEAR = re.compile(r"(?<![0-9x])[0-9]{13,19}[0-9x](?![0-9x])")
+# other 15-digit numbers (old business registration numbers, order numbers) are common: an invalid one is only
+# reported with one of these words before it
 _ID_CONTEXT = re.compile(r"身份证|证件号|身份号|公民身份|(?<![a-z])id(?![a-z])|id ?card|id ?number")
+# a 15-digit birth date is 19YYMMDD, always in the past: the span finder needs no "today"
+_FAR_FUTURE = date(9999, 12, 31)
+
+
+def find_ids(text: str, today: date, context_window: int = 12) -> list[tuple[int, int, IdCheck]]:
+    """ID numbers in normalised ``text`` that are worth reporting, valid or not, with their checks."""
+    out: list[tuple[int, int, IdCheck]] = []
+
+    def said_id(start: int) -> bool:
+        return bool(_ID_CONTEXT.search(text, max(0, start - context_window), start))
+
+    def free(start: int) -> bool:
+        return not any(s <= start < e for s, e, _ in out)
+
+    for m in _ID18.finditer(text):
+        out.append((m.start(), m.end(), validate_id_number(m.group(), today=today)))
+    for m in _ID15.finditer(text):
+        check = validate_id_number(m.group(), today=today)
+        if free(m.start()) and (check.valid or said_id(m.start())):
+            out.append((m.start(), m.end(), check))
+    for m in _ID_NEAR.finditer(text):
+        if len(m.group()) not in (15, 18) and free(m.start()) and said_id(m.start()):
+            out.append((m.start(), m.end(), validate_id_number(m.group(), today=today)))
+    return sorted(out, key=lambda t: t[0])
 
 
 def find_id_spans(text: str) -> list[tuple[int, int]]:
-    """Spans of ``text`` (normalised) shaped like an ID number, valid or not; other extractors avoid them."""
-    spans = [m.span() for m in _ID18.finditer(text)]
-    spans += [m.span() for m in _ID15.finditer(text) if not any(s <= m.start() < e for s, e in spans)]
-    return sorted(spans)
+    """Spans of normalised ``text`` the IdCardExtractor reports (with default settings); others avoid them."""
+    return [(s, e) for s, e, _ in find_ids(text, _FAR_FUTURE)]
 
 
 class IdCardExtractor:
@@ -189,42 +213,31 @@ class IdCardExtractor:
 
     def __init__(self, *, context_window: int = 12, **settings: Any) -> None:
         check_settings(self.name, settings, self._settings)
-        if context_window < 0:
-            raise ValueError(f"{self.name}: context_window must be >= 0")
-        # how far before a 15-digit number to look for words like 身份证 before reporting it as invalid
+        if not isinstance(context_window, int) or context_window < 0:
+            raise ValueError(f"{self.name}: context_window must be an integer >= 0")
+        # how far before a doubtful number to look for words like 身份证 before reporting it as an invalid ID
         self.context_window = context_window
 
     def extract(self, doc: Normalized, now: datetime) -> list[Entity]:
-        today = now.date()
         out: list[Entity] = []
-        for pattern in (_ID18, _ID15):
-            for m in pattern.finditer(doc.text):
-                if any(e.start <= doc.span_to_original(*m.span())[0] < e.end for e in out):
-                    continue
-                check = validate_id_number(m.group(), today=today)
-                if check.legacy_15 and not check.valid:
-                    before = doc.text[max(0, m.start() - self.context_window) : m.start()]
-                    if not _ID_CONTEXT.search(before):
-                        continue
-                info: dict[str, Any] = {"legacy_15": check.legacy_15}
-                if check.valid:
-                    info |= {
-                        "birth_date": check.birth_date.isoformat() if check.birth_date else None,
-                        "gender": check.gender,
-                    }
-                else:
-                    info["error_code"] = check.error_code
-                out.append(
-                    make_entity(
-                        doc,
-                        m.start(),
-                        m.end(),
-                        entity="id_number",
-                        value=check.normalized,
-                        extractor=self.name,
-                        valid=check.valid,
-                        error=check.error,
-                        additional_info=info,
-                    )
+        for start, end, check in find_ids(doc.text, now.date(), self.context_window):
+            info: dict[str, Any] = {"legacy_15": check.legacy_15}
+            if check.valid:
+                info["birth_date"] = check.birth_date.isoformat() if check.birth_date else None
+                info["gender"] = check.gender
+            else:
+                info["error_code"] = check.error_code
+            out.append(
+                make_entity(
+                    doc,
+                    start,
+                    end,
+                    entity="id_number",
+                    value=check.normalized,
+                    extractor=self.name,
+                    valid=check.valid,
+                    error=check.error,
+                    additional_info=info,
                 )
+            )
         return out

@@ -33,6 +33,7 @@ _MEASURE = re.compile(
     r"(个|元|块|岁|人|份|次|张|天|年|月|周|星期|户|套|名|位|口|间|件|页|本|项|种|条|层|栋|号|平|米|公里|斤|小时|分钟|倍|%)"
 )
 # numeral words that are not numbers unless a unit follows (千万 "by all means", 万一 "in case", 十分 "very")
+_IDENTIFIER_DIGITS = 10
 _IDIOMS = frozenset({"千万", "万一", "十分", "一一", "万万"})
 
 
@@ -82,10 +83,19 @@ class ChineseNumberExtractor:
             value = to_number(m.group("pct_cn"))
             return None if value is None else (_tidy(value / 100), True)
         if m.group("ar"):
-            value = float(m.group("ar").replace(",", "")) * _MULTIPLIERS.get(m.group("mult") or "", 1)
+            digits, mult = m.group("ar").replace(",", ""), _MULTIPLIERS.get(m.group("mult") or "", 1)
+            if (
+                len(digits) >= _IDENTIFIER_DIGITS
+                and "," not in m.group("ar")
+                and mult == 1
+                and not m.group("pct")
+            ):
+                return None  # 10+ bare digits: an order, card or case number, not a quantity
             if m.group("pct"):
-                return _tidy(value / 100), True
-            return _tidy(value), False
+                return _tidy(float(digits) / 100), True
+            if "." not in digits:
+                return int(digits) * mult, False  # exact: float would round long integers
+            return _tidy(float(digits) * mult), False
         cn = m.group("cn")
         unit_follows = _MEASURE.match(text, end) or _CURRENCY_AFTER.match(text, end)
         if (len(cn) == 1 or cn in _IDIOMS) and not unit_follows:

@@ -1,6 +1,7 @@
 """Rasa ``regex:`` patterns from training data as an entity extractor, made to work on Chinese text.
 
-Patterns match the normalised text (simplified, half-width, lower-cased), case-insensitively. Rasa projects
+Patterns match the normalised text (simplified, half-width, lower-cased), case-insensitively; the value is the
+matched original text with full-width folded, so an identifier keeps its letter case. Rasa projects
 often write ``\\b\\d{6}\\b``; Python's ``\\b`` sees no boundary between 编 and 1 (both are word characters), so
 ``\\b`` is rewritten to a boundary between an ASCII letter/digit and anything else. Traditional characters in a
 pattern are converted like the text is.
@@ -9,6 +10,8 @@ pattern are converted like the text is.
 from __future__ import annotations
 
 import re
+import unicodedata
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -79,9 +82,9 @@ class RegexEntityExtractor:
         for entity, pattern in self.patterns:
             for m in pattern.finditer(doc.text):
                 if m.end() > m.start():
-                    out.append(
-                        make_entity(
-                            doc, m.start(), m.end(), entity=entity, value=m.group(), extractor=self.name
-                        )
+                    found = make_entity(
+                        doc, m.start(), m.end(), entity=entity, value=None, extractor=self.name
                     )
+                    # the value keeps the citizen's letter case (case numbers like YZ-20260001), not full width
+                    out.append(replace(found, value=unicodedata.normalize("NFKC", found.text)))
         return out

@@ -137,6 +137,13 @@ def test_valid_15_digit_number_without_context() -> None:
     assert e.valid and e.value == "110101900307123"
 
 
+def test_wrong_length_is_reported_only_when_called_an_id() -> None:
+    [e] = ids(f"我的身份证是{VALID[:-1]}少了一位")
+    assert not e.valid and e.additional_info and e.additional_info["error_code"] == "length"
+    assert "18" in (e.error or "")
+    assert ids(f"订单号{VALID[:-1]}") == []
+
+
 def test_two_ids_in_one_sentence() -> None:
     found = ids(f"我{VALID}，我爱人{VALID_X.lower()}")
     assert [e.value for e in found] == [VALID, VALID_X]

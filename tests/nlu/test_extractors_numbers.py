@@ -55,6 +55,16 @@ def test_amounts_in_yuan(text: str, surface: str, value: object) -> None:
     assert found(text) == [("amount", surface, value)]
 
 
+def test_integer_percent_and_exact_large_amounts() -> None:
+    assert found("上浮12%") == [("number", "12%", 0.12)]
+    assert found("1,234,567,891元") == [("amount", "1,234,567,891元", 1234567891)]
+
+
+def test_long_digit_runs_are_identifiers_not_numbers() -> None:
+    assert found("订单2026112700012") == []
+    assert found("身份证11010119900307123少一位") == [("number", "一", 1)]
+
+
 def test_amounts_can_be_switched_off() -> None:
     assert found("5000元", amounts=False) == [("number", "5000", 5000)]
 

@@ -87,7 +87,7 @@ def test_all_extractors_on_one_message() -> None:
         ("time", "2026-12-02T09:00:00+08:00"),
         ("district", "朝阳区"),
         ("service", "社会保障卡补领"),
-        ("case_no", "zw0012"),
+        ("case_no", "ZW0012"),
         ("amount", 2000),
     ]
     for e in kept:

@@ -53,12 +53,18 @@ def test_regex_matches_normalised_text_with_original_offsets() -> None:
     patterns = [{"name": "case_no", "pattern": r"[a-z]{2}\d{4}"}]
     text = "案件號ＡＢ１２３４。"
     [e] = RegexEntityExtractor(patterns=patterns).extract(normalize(text), NOW)
-    assert (e.entity, e.value, e.text) == ("case_no", "ab1234", "ＡＢ１２３４")
+    assert (e.entity, e.value, e.text) == ("case_no", "AB1234", "ＡＢ１２３４")
     assert text[e.start : e.end] == e.text
 
 
 def test_traditional_pattern_matches() -> None:
     assert regex("办理护照", [{"name": "doc", "pattern": "護照"}]) == [("doc", "护照", "护照")]
+
+
+def test_demo_data_case_number_keeps_its_case() -> None:
+    assert regex("我的案件编号是YZ-20260001", [{"name": "case_number", "pattern": r"YZ-\d{8}"}]) == [
+        ("case_number", "YZ-20260001", "YZ-20260001")
+    ]
 
 
 def test_bad_patterns_are_rejected_by_name() -> None:

@@ -193,6 +193,27 @@ def test_not_times(text: str) -> None:
     assert times(text) == []
 
 
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        ("下午1点到5点", (2026, 11, 28, 13), (2026, 11, 28, 17)),  # 13:00 is over today: tomorrow's
+        ("明天上午10:30到12点之间", (2026, 11, 28, 10, 30), (2026, 11, 28, 12)),
+        ("明天上午10点到下午3点", (2026, 11, 28, 10), (2026, 11, 28, 15)),
+        ("周一9点至11点半", (2026, 11, 30, 9), (2026, 11, 30, 11, 30)),
+        ("15:00-17:00", (2026, 11, 28, 15), (2026, 11, 28, 17)),
+    ],
+)
+def test_clock_ranges_are_one_interval(text: str, start: tuple[int, ...], end: tuple[int, ...]) -> None:
+    e = one(text)
+    assert text.startswith(e.text) and e.value == iso(*start)
+    assert e.additional_info is not None
+    assert (e.additional_info["from"], e.additional_info["to"]) == (iso(*start), iso(*end))
+
+
+def test_backwards_range_is_two_times() -> None:
+    assert [e.text for e in times("明天下午3点到2点")] == ["明天下午3点", "2点"]
+
+
 def test_two_expressions() -> None:
     found = times("明天上午或者下周一下午")
     assert [e.text for e in found] == ["明天上午", "下周一下午"]
