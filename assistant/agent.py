@@ -14,10 +14,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from assistant.actions import ActionContext, ActionRegistry, KnowledgeSearch, UnknownActionError
+from assistant.actions import Action, ActionContext, ActionRegistry, KnowledgeSearch, UnknownActionError
 from assistant.domain import Button, Domain
 from assistant.events import (
     ActionExecuted,
@@ -28,7 +29,14 @@ from assistant.events import (
     UserUttered,
 )
 from assistant.nlg import NLG
-from assistant.policies import PolicyEnsemble, Prediction
+from assistant.policies import (
+    PolicyBuildContext,
+    PolicyEnsemble,
+    PolicyError,
+    PolicyFactory,
+    Prediction,
+    build_policies,
+)
 from assistant.slots import extract_slot_events
 from assistant.store import InMemoryLockStore, LockStore, TrackerStore
 from assistant.tracker import ACTION_LISTEN, Tracker
@@ -282,3 +290,60 @@ class _Turn:
             self.persist(events)
             return
         self.persist([executed, *events])
+
+
+def build_agent(
+    project: str | Path,
+    interpreter: Interpreter,
+    *,
+    knowledge: KnowledgeSearch | None = None,
+    store: TrackerStore | None = None,
+    locks: LockStore | None = None,
+    extra_actions: Sequence[Action] = (),
+    policy_registry: Mapping[str, PolicyFactory] | None = None,
+    clock: Callable[[], datetime] = default_clock,
+    nlg_seed: int | None = None,
+    strict: bool = False,
+) -> Agent:
+    """An agent for a Rasa-shaped project directory: ``config.yml``, ``domain.yml`` (or ``domain/``),
+    ``data/`` rules and stories. What the project uses but the engine does not support is logged by name and
+    kept in ``agent.warnings`` (``strict`` makes it an error)."""
+    from assistant.actions.knowledge import service_context
+    from assistant.config import load_config
+    from assistant.policies.knowledge import CachedKnowledge
+    from assistant.rasa_yaml import load_story_files
+    from assistant.store import SQLTrackerStore
+
+    project = Path(project)
+    config = load_config(project)
+    domain_path = project / "domain.yml"
+    if not domain_path.exists() and (project / "domain").is_dir():
+        domain_path = project / "domain"
+    domain = Domain.load(domain_path)
+    story_data = load_story_files([project / "data"])
+    warnings = [*domain.warnings, *story_data.unsupported]
+    if strict and story_data.unsupported:
+        raise PolicyError("\n".join(story_data.unsupported))
+    cached = CachedKnowledge(knowledge) if knowledge is not None else None
+    policies, policy_warnings = build_policies(
+        config.policies, PolicyBuildContext(domain, story_data, cached), policy_registry, strict
+    )
+    warnings += policy_warnings
+    actions = ActionRegistry.for_domain(domain, extra_actions)
+    warnings += [f"action {name!r} is named in the domain but not implemented / 动作未实现" for name in actions.missing(domain)]
+    for w in warnings:
+        log.warning("%s", w)
+    agent = Agent(
+        domain,
+        interpreter,
+        PolicyEnsemble(policies, warnings),
+        actions,
+        store or SQLTrackerStore(config.database.url, base_dir=project),
+        NLG(domain, nlg_seed),
+        cached,
+        clock,
+        locks,
+        config,
+        slot_hooks=(service_context,),
+    )
+    return agent

@@ -79,7 +79,7 @@ class NLG:
         return candidates[0] if len(candidates) == 1 else self._random.choice(candidates)
 
     def generate(
-        self, name: str, slots: Mapping[str, Any], channel: str | None = None, **values: Any
+        self, name: str, slots: Mapping[str, Any], /, channel: str | None = None, **values: Any
     ) -> Message | None:
         """The rendered response, or None when the domain has no usable variation. ``values`` override slots
         in placeholders (e.g. a masked ID number for a confirmation)."""

@@ -36,6 +36,7 @@ def utter(
     ctx: ActionContext,
     name: str,
     buttons: Sequence[Button] = (),
+    /,
     **values: Any,
 ) -> BotUttered | None:
     """The domain response ``name`` (buttons added after its own), else the built-in text, else None."""

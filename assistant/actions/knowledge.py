@@ -14,8 +14,9 @@ from typing import Any
 
 from assistant.actions import ActionContext
 from assistant.actions.builtin import utter
-from assistant.domain import Button
-from assistant.events import BotUttered, Event
+from assistant.domain import Button, Domain
+from assistant.events import BotUttered, Event, SlotSet
+from assistant.tracker import Tracker
 
 SERVICE_SLOT = "current_service"
 ABSTAIN_TEXT = "抱歉，这个问题我还不知道准确答案，建议咨询窗口工作人员或拨打12345热线。(Sorry, I don't know the answer to that.)"
@@ -108,3 +109,15 @@ class ActionKnowledgeAnswer:
             text = f"{text}\n{NEAR_MISS_TEXT}"
             data["buttons"] = [{"title": b.title, "payload": b.payload} for b in buttons]
         return [BotUttered(text, data, {**meta, "abstained": True})]
+
+
+def service_context(domain: Domain, tracker: Tracker) -> list[Event]:
+    """Keeps ``current_service`` from a ``service`` entity when the domain does not map that slot itself
+    (a domain that declares the slot fills it with ordinary mappings, e.g. ``from_intent`` per service)."""
+    if SERVICE_SLOT in domain.slots:
+        return []
+    for e in reversed(list(tracker.latest_message.get("entities") or [])):
+        if e.get("entity") == "service" and e.get("valid") is not False and e.get("value"):
+            value = str(e["value"])
+            return [SlotSet(SERVICE_SLOT, value)] if tracker.get_slot(SERVICE_SLOT) != value else []
+    return []

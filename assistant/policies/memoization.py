@@ -4,6 +4,10 @@ Every story is replayed into events and viewed as moves (``turns.turn_view``), e
 is; the last ``max_history`` moves (intent or action, entities, featurised slots, active loop) before each bot
 action are the key, the action the value. A key that stories disagree on is dropped, as Rasa does. Stories
 joined by ``checkpoint``s and ``or:`` steps are expanded first.
+
+A story's opening is also remembered without its "conversation start" marker, so a story may begin in the middle
+of a conversation (what Rasa gets from story augmentation): when no full-history key matches, the longest
+recent suffix equal to a story opening decides.
 """
 
 from __future__ import annotations
@@ -117,28 +121,38 @@ def story_events(steps: Iterable[Step]) -> list[Event]:
 @dataclass(frozen=True)
 class Lookup:
     table: Mapping[StateKey, str]
+    openings: Mapping[StateKey, str]
     conflicts: int
 
 
 def build_lookup(stories: Sequence[Story], domain: Domain, max_history: int) -> Lookup:
     table: dict[StateKey, str] = {}
     ambiguous: set[StateKey] = set()
+    openings: dict[StateKey, str] = {}
+    ambiguous_openings: set[StateKey] = set()
     defaults = domain.slot_defaults
+
+    def learn(key: StateKey, action: str) -> None:
+        _add(table, ambiguous, key, action)
+        if key and key[0] == START and len(key) > 1:
+            _add(openings, ambiguous_openings, key[1:], action)
+
     for steps in expand_checkpoints(stories):
         events = story_events(steps)
         view = turn_view(Tracker("story", tuple(events), defaults), domain)
+
         for i, move in enumerate(view.moves):
-            if move.kind != "action":
-                continue
-            _add(table, ambiguous, history_key(view, i, domain, max_history), move.name)
-        # after a story's last action, and before each of its user steps, the bot listens
-        for i, move in enumerate(view.moves):
+            if move.kind == "action":
+                learn(history_key(view, i, domain, max_history), move.name)
+            # after a story's last action, and before each of its user steps, the bot listens
             last = i == len(view.moves) - 1
             if move.kind == "action" and (last or view.moves[i + 1].kind == "user"):
-                _add(table, ambiguous, history_key(view, i + 1, domain, max_history), ACTION_LISTEN)
+                learn(history_key(view, i + 1, domain, max_history), ACTION_LISTEN)
     for key in ambiguous:
         table.pop(key, None)
-    return Lookup(table, len(ambiguous))
+    for key in ambiguous_openings:
+        openings.pop(key, None)
+    return Lookup(table, openings, len(ambiguous))
 
 
 def _add(table: dict[StateKey, str], ambiguous: set[StateKey], key: StateKey, action: str) -> None:
@@ -167,10 +181,18 @@ class MemoizationPolicy:
         )
 
     def predict(self, tracker: Tracker, domain: Domain) -> Prediction | None:
-        if not self.lookup.table:
+        if not self.lookup.table and not self.lookup.openings:
             return None
         view = turn_view(tracker, domain)
         if not view.moves:
             return None
-        action = self.lookup.table.get(history_key(view, len(view.moves), domain, self.max_history))
-        return Prediction(action, 1.0, self.name) if action is not None else None
+        n = len(view.moves)
+        action = self.lookup.table.get(history_key(view, n, domain, self.max_history))
+        if action is not None:
+            return Prediction(action, 1.0, self.name)
+        for length in range(min(n, self.max_history), 0, -1):
+            suffix = tuple(_state(view, i, domain) for i in range(n - length, n))
+            action = self.lookup.openings.get(suffix)
+            if action is not None:
+                return Prediction(action, 0.9, self.name)
+        return None
