@@ -1,0 +1,165 @@
+"""The trained pipeline: registry, token alignment, round trip through disk, fallback, CRF vs rules."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from nlu.builtins import JiebaTokenizer, default_registry
+from nlu.components import BuildContext, Encoder, Message, PipelineError, TrainExample, identity_normalized
+from nlu.config import ComponentConfig
+from nlu.crf import CRFEntityExtractor
+from nlu.intent import FALLBACK_INTENT, FallbackClassifier
+from nlu.persistence import latest_model, load_interpreter, load_latest, read_metadata, save, train
+from nlu.pipeline import Interpreter, train_interpreter, use_encoder
+from nlu.tokenizer import Token, make_segmenter, segment, split_at
+from nlu.training_data import load_training_data, parse_training_data
+from nlu.types import Entity, IntentScore
+
+FIXTURE = Path(__file__).parent.parent / "fixtures" / "nlu" / "project"
+NOW = datetime.fromisoformat("2026-11-27T10:00:00+08:00")
+
+PIPELINE = [
+    ComponentConfig(name="ChineseNormalizer"),
+    ComponentConfig(name="JiebaTokenizer"),
+    ComponentConfig(name="CRFEntityExtractor"),
+    ComponentConfig(name="IntentClassifier"),
+    ComponentConfig.model_validate({"name": "FallbackClassifier", "threshold": 0.3, "ambiguity_threshold": 0.0}),
+]
+
+
+@pytest.fixture(scope="module")
+def encoder() -> Encoder:
+    return use_encoder()
+
+
+@pytest.fixture(scope="module")
+def interpreter(encoder: Encoder) -> Interpreter:
+    return train_interpreter(load_training_data(FIXTURE / "data"), PIPELINE, encoder_factory=lambda: encoder)
+
+
+def test_parses_intents_in_messy_chinese(interpreter: Interpreter) -> None:
+    cases = {
+        "您好！": "greet",
+        "我想查下社會保險交了几年": "query_social_security",  # traditional characters
+        "ｚｈｕａｎ人工，我要找人工客服": "request_human",  # full width Latin
+        "公積金咋提取啊": "housing_fund",
+        "身份証丢了怎么补办": "id_card",  # typo 証
+    }
+    for text, intent in cases.items():
+        result = interpreter.parse(text, NOW)
+        assert result.intent.name == intent, (text, result.intent_ranking[:3])
+        assert result.intent_ranking[0].name == intent
+        assert abs(sum(s.confidence for s in result.intent_ranking) - 1.0) < 0.05
+
+
+def test_crf_finds_annotated_entities_with_original_offsets(interpreter: Interpreter) -> None:
+    text = "我在海澱區想提取公積金"
+    result = interpreter.parse(text, NOW)
+    found = {(e.entity, e.text) for e in result.entities}
+    assert ("district", "海澱區") in found
+    ent = next(e for e in result.entities if e.entity == "district")
+    assert text[ent.start : ent.end] == "海澱區" and ent.value == "海淀区"
+    assert ent.extractor == "CRFEntityExtractor"
+
+
+def test_split_at_entity_boundaries() -> None:
+    tokens = [Token("我在", 0, 2), Token("朝阳区办", 2, 6)]
+    assert [t.text for t in split_at(tokens, [2, 4])] == ["我在", "朝阳", "区办"]
+    assert [(t.start, t.end) for t in split_at(tokens, [3])] == [(0, 2), (2, 3), (3, 6)]
+
+
+def test_misaligned_annotation_is_split_not_rejected() -> None:
+    # "阳区" is an annotation jieba cannot produce from this text by itself: "朝阳区" is one dictionary word
+    data = parse_training_data("nlu:\n- intent: a\n  examples: |\n    - 去朝[阳区](x)办事\n- intent: b\n  examples: |\n    - 你好\n")
+    seg = make_segmenter()
+    assert "阳区" not in [t.text for t in segment(seg, "去朝阳区办事")]
+    tok = JiebaTokenizer({}, BuildContext())
+    tok.segmenter = seg  # the plain dictionary, without the training words, so the split must do the work
+    example = data.examples[0]
+    prepared = tok.prepare(TrainExample(example, identity_normalized(example.text), (), example.entities))
+    assert "阳区" in [t.text for t in prepared.tokens]
+    interp = train_interpreter(data, PIPELINE[:3])  # trains the CRF on it without error
+    assert interp.names == ["ChineseNormalizer", "JiebaTokenizer", "CRFEntityExtractor"]
+
+
+def test_training_words_enter_the_model_dictionary() -> None:
+    data = parse_training_data("nlu:\n- intent: a\n  examples: |\n    - 办[灵活就业参保](service)\n- intent: b\n  examples: |\n    - 好\n")
+    interp = train_interpreter(data, PIPELINE[:2])
+    assert "灵活就业参保" in interp.parse("我想办灵活就业参保").tokens
+
+
+def test_round_trip_same_predictions(interpreter: Interpreter, encoder: Encoder, tmp_path: Path) -> None:
+    path = save(interpreter, tmp_path / "models")
+    loaded = load_interpreter(path, encoder_factory=lambda: encoder)
+    for text in ["你好", "我在海淀区想取公积金", "今天天气怎么样", "转人工！！", "社保 查询 SB12345678"]:
+        assert loaded.parse(text, NOW) == interpreter.parse(text, NOW)
+    assert latest_model(tmp_path) == path
+
+
+def test_train_from_project_writes_versioned_artefact(encoder: Encoder, tmp_path: Path) -> None:
+    from assistant.config import load_config
+
+    project = tmp_path / "proj"
+    shutil.copytree(FIXTURE, project)
+    path = train(project, load_config(project), encoder_factory=lambda: encoder)
+    meta = read_metadata(path)
+    assert path.parent == project / "models" and path.name.startswith("nlu-")
+    assert meta["intents"] == sorted(meta["intents"]) and "greet" in meta["intents"]
+    assert len(meta["config_hash"]) == 64 and len(meta["training_data_hash"]) == 64
+    assert any("CountVectorsFeaturizer" in w for w in meta["warnings"])
+    shutil.rmtree(project / "data")  # loading needs no training data
+    assert load_latest(project, encoder_factory=lambda: encoder).parse("你好", NOW).intent.name == "greet"
+
+
+def test_fallback_keeps_ranking() -> None:
+    ranking = (IntentScore("a", 0.35), IntentScore("b", 0.33), IntentScore("c", 0.32))
+    msg = Message(identity_normalized("x"), NOW, intent=ranking[0], ranking=ranking)
+    low = FallbackClassifier({"threshold": 0.4, "ambiguity_threshold": 0.0}).process(msg)
+    assert low.intent == IntentScore(FALLBACK_INTENT, 0.4) and low.ranking == ranking
+    close = FallbackClassifier({"threshold": 0.3, "ambiguity_threshold": 0.1}).process(msg)
+    assert close.intent.name == FALLBACK_INTENT
+    sure = FallbackClassifier({"threshold": 0.3, "ambiguity_threshold": 0.01}).process(msg)
+    assert sure.intent == ranking[0]
+
+
+def test_out_of_scope_falls_back(interpreter: Interpreter) -> None:
+    spec, _ = interpreter.components[-1]
+    strict = FallbackClassifier({"threshold": 0.95, "ambiguity_threshold": 0.0})
+    high = Interpreter([*interpreter.components[:-1], (spec, strict)], interpreter.context)
+    result = high.parse("量子力学的波函数坍缩", NOW)
+    assert result.intent.name == FALLBACK_INTENT
+    assert result.intent_ranking and result.intent_ranking[0].name != FALLBACK_INTENT
+
+
+def test_crf_never_duplicates_a_rule_entity(interpreter: Interpreter) -> None:
+    crf = next(c for s, c in interpreter.components if s.name == "CRFEntityExtractor")
+    assert isinstance(crf, CRFEntityExtractor)
+    message = interpreter.process("我在海淀区想取公积金", NOW)
+    assert any(e.entity == "district" for e in message.entities)
+    rule = Entity("place", "海淀区", 2, 5, "海淀区", "LookupEntityExtractor")
+    stripped = message.evolve(entities=(rule,))
+    again = crf.process(stripped)
+    assert [e for e in again.entities if e.start < 5 and e.end > 2] == [rule]
+
+
+def test_unknown_component_is_named() -> None:
+    with pytest.raises(PipelineError, match="NoSuchThing"):
+        default_registry().resolve([("NoSuchThing", {})])
+
+
+def test_rasa_names_map_or_are_reported() -> None:
+    resolved, warnings = default_registry().resolve(
+        [("JiebaTokenizer", {}), ("DIETClassifier", {}), ("ResponseSelector", {}), ("LexicalSyntacticFeaturizer", {})]
+    )
+    assert [s.name for s, _ in resolved] == ["JiebaTokenizer", "IntentClassifier", "CRFEntityExtractor"]
+    assert any(w.startswith("ResponseSelector") for w in warnings)
+    assert any(w.startswith("DIETClassifier") for w in warnings)
+
+
+def test_requires_checked() -> None:
+    with pytest.raises(PipelineError, match="IntentClassifier"):
+        default_registry().resolve([("IntentClassifier", {})])
