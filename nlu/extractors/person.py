@@ -56,6 +56,21 @@ _STOP_WORDS = re.compile(
     "今年|今天|明天|昨天|现在|目前|身份|电话|手机|住在|来自|准备|打算|办理|申请|咨询|问|已经|刚"
 )
 _MAX_LEN = 4
+_HONORIFICS = (
+    "先生",
+    "女士",
+    "小姐",
+    "老师",
+    "阿姨",
+    "叔叔",
+    "师傅",
+    "大爷",
+    "大妈",
+    "同志",
+    "经理",
+    "主任",
+    "科长",
+)
 
 
 def _surname_len(candidate: str) -> int:
@@ -116,6 +131,9 @@ class PersonNameExtractor:
 
     def _is_word(self, candidate: str, *, strict: bool) -> bool:
         if any(candidate.startswith(w) for w in self.not_names):
+            return True
+        # 王先生, 李阿姨: a surname and a form of address, not a full name a form can use
+        if candidate.endswith(_HONORIFICS):
             return True
         # after 我是, "江苏人", "外地人" style answers describe a person, they are not a name
         return strict and candidate.endswith(("人", "者", "员", "户", "生"))

@@ -49,6 +49,8 @@ def test_names(text: str, name: str) -> None:
         "我是第一次办",
         "我是想问一下公积金怎么提取",
         "我叫什么来着",
+        "我是王先生",
+        "联系人李阿姨",
     ],
 )
 def test_no_false_positives(text: str) -> None:

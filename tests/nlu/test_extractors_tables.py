@@ -67,6 +67,16 @@ def test_demo_data_case_number_keeps_its_case() -> None:
     ]
 
 
+def test_rasa_settings_case_sensitive_and_use_regexes() -> None:
+    patterns = [{"name": "code", "pattern": r"[A-Z]{2}\d{2}"}]
+    sensitive = RegexEntityExtractor(patterns=patterns, case_sensitive=True)
+    assert [e.value for e in sensitive.extract(normalize("ab12 ＣＤ３４"), NOW)] == ["CD34"]
+    assert RegexEntityExtractor(patterns=patterns, use_regexes=False).extract(normalize("CD34"), NOW) == []
+    assert RegexEntityExtractor(patterns=patterns, use_lookup_tables=False).patterns
+    with pytest.raises(ValueError, match="LookupEntityExtractor"):
+        RegexEntityExtractor(patterns=patterns, use_lookup_tables=True)
+
+
 def test_bad_patterns_are_rejected_by_name() -> None:
     with pytest.raises(ValueError, match="broken"):
         RegexEntityExtractor(patterns=[{"name": "broken", "pattern": "(unclosed"}])
