@@ -41,7 +41,8 @@ NOT_NAMES = _words(
     "广东 广西 山东 山西 云南 贵州 福建 浙江 安徽 四川 海南 吉林 辽宁 黑龙 宁夏 新疆 西藏 青海 甘肃 陕西 "
     "上海 天津 重庆 北京 香港 澳门 台湾 房东 房主 党员 农民 车主 华侨 商户 司机 师傅 全职 和平 明天 明年 "
     "时候 包括 应该 华为 康复 单位 单身 成年 成人 邵阳 路过 关于 管理 宁可 温州 常住 全家 文员 鲁莽 项目 "
-    "简单 连续 宫颈 卫生 祁连 齐全 严重 谷歌 卓越 雷锋 段落 申请 尚未 庞大 戴着 白领 蓝领 童年 毕业 韦伯"
+    "简单 连续 宫颈 卫生 祁连 齐全 严重 谷歌 卓越 雷锋 段落 申请 尚未 庞大 戴着 白领 蓝领 童年 毕业 韦伯 "
+    "单亲 房产 包工 万达 常年 孔子 高龄 高中 初中 金融 时间 应届 管委"
 )
 
 _TRIGGERS = (
@@ -122,6 +123,8 @@ class PersonNameExtractor:
                 candidate = candidate[: surname + 2]
             if len(candidate) < max(2, surname + 1) or self._is_word(candidate, strict=weak):
                 continue
+            if weak and len(candidate) == _MAX_LEN and surname == 1:
+                continue  # 我是单亲妈妈: four characters after 我是 are a description unless the surname is 欧阳-like
             found = make_entity(
                 doc, m.end(), m.end() + len(candidate), entity="person_name", value=None, extractor=self.name
             )

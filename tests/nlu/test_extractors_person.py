@@ -29,6 +29,8 @@ def names(text: str, **settings: object) -> list[str]:
         ("我叫张三今年三十岁", "张三"),
         ("hi 我叫陈一 ok", "陈一"),
         ("联系人:司马光", "司马光"),
+        ("我是欧阳娜娜", "欧阳娜娜"),
+        ("我叫王大小明", "王大小明"),
     ],
 )
 def test_names(text: str, name: str) -> None:
@@ -50,6 +52,9 @@ def test_names(text: str, name: str) -> None:
         "我是想问一下公积金怎么提取",
         "我叫什么来着",
         "我是王先生",
+        "我是单亲妈妈",
+        "我是房产中介",
+        "我是高龄老人",
         "联系人李阿姨",
     ],
 )
