@@ -15,7 +15,12 @@ app = typer.Typer(help="gov-assistant: 政务服务智能助手 / government-ser
 
 def _register_all() -> None:
     # one line per area; each module exposes register(app)
-    pass
+    from assistant import cli_nlu
+
+    cli_nlu.register(app)
+    from assistant import cli_kb
+
+    cli_kb.register(app)
 
 
 _register_all()
