@@ -49,5 +49,16 @@ def make_entity(
     )
 
 
-def overlaps(span: tuple[int, int], spans: Iterable[tuple[int, int]]) -> bool:
-    return any(span[0] < e and s < span[1] for s, e in spans)
+class Covered:
+    """Which characters of a text other entities already hold; linear, so long messages stay cheap."""
+
+    def __init__(self, length: int, spans: Iterable[tuple[int, int]] = ()) -> None:
+        self._mask = bytearray(length)
+        for start, end in spans:
+            self.add(start, end)
+
+    def add(self, start: int, end: int) -> None:
+        self._mask[start:end] = b"\x01" * (end - start)
+
+    def hits(self, span: tuple[int, int]) -> bool:
+        return self._mask.find(1, span[0], span[1]) != -1

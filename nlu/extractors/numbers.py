@@ -10,7 +10,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from nlu.extractors._base import check_settings, make_entity, overlaps
+from nlu.extractors._base import Covered, check_settings, make_entity
 from nlu.extractors.chinese_time import find_times
 from nlu.extractors.cn_numerals import to_number
 from nlu.extractors.idcard import find_id_spans
@@ -34,6 +34,7 @@ _MEASURE = re.compile(
 )
 # numeral words that are not numbers unless a unit follows (千万 "by all means", 万一 "in case", 十分 "very")
 _IDENTIFIER_DIGITS = 10
+_MAX_CN_LENGTH = 16
 _IDIOMS = frozenset({"千万", "万一", "十分", "一一", "万万"})
 
 
@@ -47,12 +48,11 @@ class ChineseNumberExtractor:
 
     def extract(self, doc: Normalized, now: datetime) -> list[Entity]:
         text = doc.text
-        taken = (
-            find_id_spans(text) + find_phone_spans(text) + [(t.start, t.end) for t in find_times(text, now)]
-        )
+        times = [(t.start, t.end) for t in find_times(text, now)]
+        taken = Covered(len(text), [*find_id_spans(text), *find_phone_spans(text), *times])
         out: list[Entity] = []
         for m in _NUMBER.finditer(text):
-            if overlaps(m.span(), taken):
+            if taken.hits(m.span()):
                 continue
             parsed = self._value(m)
             if parsed is None:
@@ -64,7 +64,7 @@ class ChineseNumberExtractor:
                 info = {"unit": "%", "percent": _tidy(value * 100)}
             elif self.amounts:
                 after = _CURRENCY_AFTER.match(text, end)
-                before = _CURRENCY_BEFORE.search(text, 0, start)
+                before = _CURRENCY_BEFORE.search(text, max(0, start - 4), start)
                 if after or before:
                     entity, info = "amount", {"currency": "CNY"}
                     end = after.end() if after else end
@@ -97,6 +97,8 @@ class ChineseNumberExtractor:
                 return int(digits) * mult, False  # exact: float would round long integers
             return _tidy(float(digits) * mult), False
         cn = m.group("cn")
+        if len(cn) > _MAX_CN_LENGTH:
+            return None  # 三三三三...: not a numeral anyone writes
         unit_follows = _MEASURE.match(text, end) or _CURRENCY_AFTER.match(text, end)
         if (len(cn) == 1 or cn in _IDIOMS) and not unit_follows:
             return None
@@ -104,7 +106,9 @@ class ChineseNumberExtractor:
         return None if value is None else (_tidy(value), False)
 
 
-def _tidy(value: float) -> int | float:
+def _tidy(value: int | float) -> int | float:
     """15000.0 -> 15000; keep real fractions, rounded against float noise (0.05 not 0.05000000000000001)."""
+    if isinstance(value, int):
+        return value
     rounded = round(value, 10)
     return int(rounded) if float(rounded).is_integer() else rounded

@@ -10,7 +10,7 @@ from typing import Any
 
 import phonenumbers
 
-from nlu.extractors._base import check_settings, make_entity, overlaps
+from nlu.extractors._base import Covered, check_settings, make_entity
 from nlu.extractors.idcard import find_id_spans
 from nlu.normalize import Normalized
 from nlu.types import Entity
@@ -147,21 +147,21 @@ class PhoneExtractor:
     def extract(self, doc: Normalized, now: datetime) -> list[Entity]:
         text = doc.text
         # a phone-shaped run inside an ID number ("110101[19900307123]4") is not a phone
-        taken = find_id_spans(text)
+        taken = Covered(len(text), find_id_spans(text))
         out: list[Entity] = []
         patterns = [_MOBILE_TEXT, _LANDLINE_TEXT] + ([_HOTLINE_TEXT] if self.hotlines else [])
         for pattern in patterns:
             for m in pattern.finditer(text):
-                if overlaps(m.span(), taken):
+                if taken.hits(m.span()):
                     continue
                 check = validate_phone(m.group())
                 if not check.valid:
                     continue
                 out.append(self._entity(doc, m.span(), check))
-                taken.append(m.span())
+                taken.add(*m.span())
         if self.report_invalid:
             for m in _PHONE_LIKE.finditer(text):
-                if overlaps(m.span(), taken) or not _PHONE_CONTEXT.search(
+                if taken.hits(m.span()) or not _PHONE_CONTEXT.search(
                     text[max(0, m.start() - 12) : m.start()]
                 ):
                     continue

@@ -104,3 +104,8 @@ def test_full_width_offsets() -> None:
 def test_unknown_setting_is_named() -> None:
     with pytest.raises(ValueError, match="amount"):
         ChineseNumberExtractor(amount=True)
+
+
+def test_absurd_numeral_runs_do_not_crash() -> None:
+    assert found("三" * 3000) == []
+    assert len(found("1 " * 200)) == 200
