@@ -239,3 +239,154 @@ def _json_or_empty(response: httpx.Response) -> JsonDict:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+# ---------------------------------------------------------------------------------------------- engine side
+
+
+def _mapping_dict(m: Any) -> JsonDict:
+    out: JsonDict = {"type": m.type}
+    for key in ("entity", "role", "group", "action"):
+        if getattr(m, key) is not None:
+            out[key] = getattr(m, key)
+    if m.intent:
+        out["intent"] = list(m.intent)
+    if m.not_intent:
+        out["not_intent"] = list(m.not_intent)
+    if m.value is not None:
+        out["value"] = m.value
+    if m.conditions:
+        out["conditions"] = [
+            {"active_loop": c.active_loop, **({"requested_slot": c.requested_slot} if c.requested_slot else {})}
+            for c in m.conditions
+        ]
+    return out
+
+
+def domain_to_rasa_dict(domain: Any) -> JsonDict:
+    """The domain in the shape Rasa sends an action server (``Domain.as_dict``), which rasa-sdk reads."""
+    slots: JsonDict = {}
+    for s in domain.slots.values():
+        slot: JsonDict = {
+            "type": s.type,
+            "initial_value": s.initial_value,
+            "influence_conversation": s.influence_conversation,
+            "mappings": [_mapping_dict(m) for m in s.mappings],
+        }
+        if s.type == "categorical":
+            slot["values"] = list(s.values)
+        if s.type == "float":
+            slot["min_value"], slot["max_value"] = s.min_value, s.max_value
+        slots[s.name] = slot
+    responses: JsonDict = {}
+    for name, variations in domain.responses.items():
+        out = []
+        for v in variations:
+            item: JsonDict = {}
+            if v.text is not None:
+                item["text"] = v.text
+            if v.buttons:
+                item["buttons"] = [{"title": b.title, "payload": b.payload} for b in v.buttons]
+            if v.image:
+                item["image"] = v.image
+            if v.custom is not None:
+                item["custom"] = dict(v.custom)
+            if v.channel:
+                item["channel"] = v.channel
+            if v.condition:
+                item["condition"] = [{"type": "slot", "name": c.name, "value": c.value} for c in v.condition]
+            out.append(item)
+        responses[name] = out
+    forms: JsonDict = {}
+    for f in domain.forms.values():
+        forms[f.name] = {"required_slots": list(f.required_slots), **dict(f.extra)}
+        if f.ignored_intents:
+            forms[f.name]["ignored_intents"] = list(f.ignored_intents)
+    intents = []
+    for i in domain.intents.values():
+        if i.use_entities is None and not i.ignore_entities:
+            intents.append(i.name)
+            continue
+        props: JsonDict = {}
+        if i.use_entities is not None:
+            props["use_entities"] = list(i.use_entities)
+        if i.ignore_entities:
+            props["ignore_entities"] = list(i.ignore_entities)
+        intents.append({i.name: props})
+    return {
+        "version": "3.1",
+        "intents": intents,
+        "entities": list(domain.entities),
+        "slots": slots,
+        "responses": responses,
+        "forms": forms,
+        "actions": list(domain.actions),
+        "session_config": {
+            "session_expiration_time": domain.session_config.session_expiration_time,
+            "carry_over_slots_to_new_session": domain.session_config.carry_over_slots_to_new_session,
+        },
+    }
+
+
+class RasaSdkAction:
+    """A rasa-sdk custom action as an engine ``Action``: tracker out as Rasa JSON, events and responses back."""
+
+    def __init__(self, name: str, runner: CustomActionRunner) -> None:
+        self.name = name
+        self._runner = runner
+        self._domain_cache: tuple[int, JsonDict] | None = None
+
+    def _domain(self, domain: Any) -> JsonDict:
+        # the domain does not change while an agent runs; convert it once
+        if self._domain_cache is None or self._domain_cache[0] != id(domain):
+            self._domain_cache = (id(domain), domain_to_rasa_dict(domain))
+        return self._domain_cache[1]
+
+    async def run(self, ctx: Any) -> list[Any]:
+        from assistant.events import ActionExecutionRejected, event_from_dict
+
+        try:
+            result = await self._runner.run(self.name, ctx.tracker.to_rasa_json(), self._domain(ctx.domain))
+        except ActionRejected:
+            return [ActionExecutionRejected(self.name)]
+        events: list[Any] = []
+        channel = ctx.tracker.state.latest_input_channel
+        for r in result.responses:
+            events.extend(_response_events(r, ctx, channel))
+        events.extend(event_from_dict(e) for e in result.events)
+        return events
+
+
+def _response_events(r: JsonDict, ctx: Any, channel: str | None) -> list[Any]:
+    """A ``dispatcher.utter_message`` dict as ``BotUttered`` events (a named response rendered by our NLG)."""
+    from assistant.events import BotUttered
+
+    name = r.get("response") or r.get("template")
+    if name:
+        values = {k: v for k, v in r.items() if k not in ("response", "template") and v is not None}
+        values.update(r.get("kwargs") or {})
+        msg = ctx.nlg.generate(str(name), ctx.tracker.slots, channel, **values)
+        if msg is None:
+            log.warning("custom action response %s is not in the domain", name)
+            return []
+        return [BotUttered(msg.text, msg.event_data(), {"utter_action": name})]
+    data: JsonDict = {}
+    for key in ("buttons", "image", "attachment", "elements"):
+        if r.get(key):
+            data[key] = r[key]
+    if r.get("custom") or r.get("json_message"):
+        data["custom"] = r.get("custom") or r.get("json_message")
+    if r.get("text") is None and not data:
+        return []
+    return [BotUttered(r.get("text"), data, {})]
+
+
+def build_custom_actions(project: Path, endpoints: Any, package: str = "actions") -> CustomActionRunner | None:
+    """The runner endpoints.yml asks for: a remote action server, else the project's ``actions/`` package,
+    else None (a project without custom actions)."""
+    endpoint = getattr(endpoints, "action_endpoint", None)
+    if endpoint is not None:
+        return RemoteActions(endpoint.url, timeout_s=endpoint.timeout_s)
+    if (Path(project) / package / "__init__.py").exists():
+        return InProcessActions.from_project(Path(project), package)
+    return None

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from assistant.forms.config import SubmissionConfig
-from assistant.forms.submission import Receipt, Submission, SubmissionError
+from assistant.forms.submission import Receipt, Submission, SubmissionError, Submitter, UnconfiguredSubmitter
 
 log = logging.getLogger(__name__)
 
@@ -95,3 +95,9 @@ class HttpSubmitter:
                 attempts=attempt,
             )
         return reference
+
+
+def submitter_for(config: SubmissionConfig) -> Submitter:
+    """The HTTP submitter when ``forms.submission.url`` is set; otherwise one that fails plainly, so a form
+    still collects and keeps its data."""
+    return HttpSubmitter(config) if config.url else UnconfiguredSubmitter()

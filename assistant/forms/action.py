@@ -1,0 +1,521 @@
+"""The form loop: one action per service form, run each time the citizen answers while the form is active.
+
+All of a form's progress lives in slots (the fields, ``requested_slot`` and a few ``form_*`` slots below), so a
+conversation restored from the tracker store continues exactly where it was, in any process.
+
+A turn, in order: cancel confirmation → cancel / pause → retry of a failed submission → confirmation →
+filling (corrections included). A message that answers nothing and looks like a question is rejected
+(``action_execution_rejected``), so the knowledge policy answers it and the form then asks its field again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from assistant.actions import ActionContext
+from assistant.calendar import HolidayCalendar
+from assistant.custom_actions import CustomActionError, CustomActionRunner, domain_to_rasa_dict
+from assistant.events import (
+    ActionExecutionRejected,
+    ActiveLoop,
+    BotUttered,
+    Event,
+    SlotSet,
+    UserUttered,
+    event_from_dict,
+    event_to_dict,
+)
+from assistant.forms.control import Control, detect, modify_target
+from assistant.forms.extraction import Candidate, extract, free_text_candidate
+from assistant.forms.masking import display, masked_slots, summary
+from assistant.forms.spec import FieldSpec, FormSpec
+from assistant.forms.submission import Submission, SubmissionError, Submitter
+from assistant.forms.validators import Verdict, format_date, parse_day, validate
+from assistant.tracker import ACTION_LISTEN, REQUESTED_SLOT, Tracker, replay
+
+log = logging.getLogger(__name__)
+
+# the form's own state, next to its fields
+PHASE_SLOT = "form_phase"  # None (filling) | "confirm" | "cancel_confirm" | "modify" | "retry"
+SKIPPED_SLOT = "form_skipped"  # optional fields the citizen chose not to fill
+PAUSED_SLOT = "paused_form"  # a form set aside with "等一下", resumed with "继续"
+PENDING_SLOT = "form_submission_pending"  # a failed submission kept for a retry: {form, error, attempts}
+REFERENCE_SLOT = "submission_reference"  # the back office's reference of the latest submission
+INTERNAL_SLOTS = (PHASE_SLOT, SKIPPED_SLOT, PAUSED_SLOT, PENDING_SLOT, REFERENCE_SLOT)
+
+# intents that answer a form's question rather than leave it
+_FORM_INTENTS = frozenset({"inform", "affirm", "deny", "correct_slot", "skip", "cancel", "book_appointment"})
+_QUESTION = re.compile(r"[?？]|吗|什么|怎么|如何|哪|多少|几[个天号点]|是否|能不能|可不可以|要不要|为什么|啥|咋")
+
+_KIND_HINTS = {
+    "id_number": "（18位公民身份号码）",
+    "phone": "（手机号码或固定电话）",
+    "working_day": "（请说具体哪一天，例如“下周二”；周末和法定节假日不办理）",
+}
+
+
+@dataclass(frozen=True)
+class FormDeps:
+    """What every form action shares; built once per agent."""
+
+    submitter: Submitter
+    calendar: HolidayCalendar
+    # the project's rasa-sdk actions: a ``validate_<form>`` FormValidationAction among them runs after ours
+    custom_actions: CustomActionRunner | None = None
+    retry_on_next_turn: bool = True
+
+
+def payload(slot: str, value: str) -> str:
+    return "/inform" + json.dumps({slot: value}, ensure_ascii=False)
+
+
+class _Step:
+    """The working state of one run: slot values as they will be, and what to say."""
+
+    def __init__(self, ctx: ActionContext, form: FormSpec, base: Mapping[str, Any]) -> None:
+        self.ctx = ctx
+        self.form = form
+        self.current = dict(ctx.tracker.slots)
+        self.slots = dict(ctx.tracker.slots)
+        self.slots.update(base)
+        # values before the latest message: what a rejected answer reverts to
+        self.before = dict(self.slots)
+        self.said: list[BotUttered] = []
+        self.loop: list[Event] = []
+        self.updated: set[str] = set()
+
+    def set(self, slot: str, value: Any) -> None:
+        self.slots[slot] = value
+
+    def fill(self, slot: str, value: Any) -> None:
+        self.slots[slot] = value
+        self.updated.add(slot)
+        skipped = list(self.slots.get(SKIPPED_SLOT) or [])
+        if slot in skipped:
+            skipped.remove(slot)
+            self.slots[SKIPPED_SLOT] = skipped or None
+
+    def say(self, text: str, buttons: Sequence[tuple[str, str]] = (), **meta: Any) -> None:
+        data: dict[str, Any] = {}
+        if buttons:
+            data["buttons"] = [{"title": t, "payload": p} for t, p in buttons]
+        self.said.append(BotUttered(text, data, {"form": self.form.name, **meta}))
+
+    def respond(self, name: str, **values: Any) -> bool:
+        """A domain response if the project defines it (masked values fill its placeholders)."""
+        nlg = self.ctx.nlg
+        if not nlg.has(name):
+            return False
+        masked = masked_slots(self.form, self.slots)
+        msg = nlg.generate(name, self.slots, self.ctx.tracker.state.latest_input_channel, **masked, **values)
+        if msg is None:
+            return False
+        self.said.append(BotUttered(msg.text, msg.event_data(), {"form": self.form.name, "utter_action": name}))
+        return True
+
+    def is_missing(self, f: FieldSpec) -> bool:
+        if f.slot in (self.slots.get(SKIPPED_SLOT) or []):
+            return False
+        return self.slots.get(f.slot) in (None, "")
+
+    def missing(self) -> list[FieldSpec]:
+        return [f for f in self.form.fields if self.is_missing(f)]
+
+    def events(self) -> list[Event]:
+        out: list[Event] = list(self.loop)
+        for slot, value in self.slots.items():
+            if self.current.get(slot, None) != value:
+                out.append(SlotSet(slot, value))
+        return out + list(self.said)
+
+
+def _message_fills(tracker: Tracker) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Slots the engine's mappings set from the latest message, and their values before it."""
+    events = tracker.events
+    last_user = max((i for i, e in enumerate(events) if isinstance(e, UserUttered)), default=-1)
+    fills = {e.key: e.value for e in events[last_user + 1 :] if isinstance(e, SlotSet)}
+    if not fills:
+        return {}, {}
+    before = replay(events[: last_user + 1], tracker.slot_defaults).slots
+    return fills, {k: before.get(k) for k in fills}
+
+
+class FormAction:
+    def __init__(self, form: FormSpec, deps: FormDeps) -> None:
+        self.form = form
+        self.name = form.name
+        self.deps = deps
+
+    # --- entry ---------------------------------------------------------------------------------------
+    async def run(self, ctx: ActionContext) -> list[Event]:
+        tracker = ctx.tracker
+        fills, before = _message_fills(tracker)
+        form_fills = {k: v for k, v in fills.items() if self.form.field(k) is not None}
+        # undo the mappings' guesses on our fields; whatever survives validation is set again below
+        base = {k: before[k] for k in form_fills}
+        step = _Step(ctx, self.form, base)
+        if tracker.active_loop != self.name:
+            await self._activate(step, form_fills)
+        elif tracker.latest_action_name != ACTION_LISTEN:
+            await self._reask(step)
+        else:
+            rejected = await self._handle(step, form_fills)
+            if rejected:
+                return [ActionExecutionRejected(self.name), *step.events()]
+        return step.events()
+
+    # --- activation and re-asking ---------------------------------------------------------------------
+    async def _activate(self, step: _Step, fills: Mapping[str, Any]) -> None:
+        step.loop.append(ActiveLoop(self.name))
+        if step.slots.get(PAUSED_SLOT) == self.name:
+            step.set(PAUSED_SLOT, None)
+            step.say(f"好的，我们继续办理{self.form.title}。")
+            await self._reask(step, resumed=True)
+            return
+        for slot in (PHASE_SLOT, SKIPPED_SLOT, PENDING_SLOT):
+            step.set(slot, None)
+        step.say(f"好的，我来帮您办理{self.form.title}。")
+        message = step.ctx.tracker.latest_message
+        found = extract(self.form, message, fills, None)
+        errors = self._apply(step, {k: c for k, c in found.candidates.items() if not c.from_text}, found)
+        await self._after_fill(step, errors)
+
+    async def _reask(self, step: _Step, resumed: bool = False) -> None:
+        phase = step.slots.get(PHASE_SLOT)
+        if phase == "confirm":
+            self._show_confirmation(step)
+        elif phase == "cancel_confirm":
+            self._ask_cancel(step)
+        elif phase == "retry":
+            if self.deps.retry_on_next_turn and not resumed:
+                await self._submit(step)
+            else:
+                step.say("上次提交没有成功，回复“重试”可再次提交。", [("重试", "重试")])
+        else:
+            missing = step.missing()
+            requested = self.form.field(step.slots.get(REQUESTED_SLOT) or "")
+            if phase == "modify" and requested is not None:
+                self._ask(step, requested)
+            elif not missing:
+                await self._complete(step)
+            else:
+                target = requested if requested in missing else missing[0]
+                self._ask(step, target, prefix="" if resumed else "我们继续：")
+
+    # --- one message --------------------------------------------------------------------------------
+    async def _handle(self, step: _Step, fills: Mapping[str, Any]) -> bool:
+        """Processes the latest message; True when it is not for the form (a digression)."""
+        message = step.ctx.tracker.latest_message
+        text = str(message.get("text") or "")
+        intent = (message.get("intent") or {}).get("name")
+        confidence = float((message.get("intent") or {}).get("confidence") or 0.0)
+        controls = detect(text, intent, confidence)
+        phase = step.slots.get(PHASE_SLOT)
+        requested = step.slots.get(REQUESTED_SLOT)
+        found = extract(self.form, message, fills, requested)
+        target = modify_target(text, self.form)
+
+        if phase == "cancel_confirm":
+            await self._answer_cancel(step, controls)
+            return False
+        if Control.CANCEL in controls and found.empty:
+            step.set(PHASE_SLOT, "cancel_confirm")
+            self._ask_cancel(step)
+            return False
+        if Control.PAUSE in controls and found.empty:
+            self._pause(step)
+            return False
+        if Control.RESUME in controls and found.empty and target is None:
+            await self._reask(step, resumed=True)
+            return False
+        if phase == "retry" and target is None and found.empty:
+            if Control.RETRY in controls or Control.AFFIRM in controls:
+                await self._submit(step)
+                return False
+            if self._is_digression(step, text, intent, confidence):
+                return True
+            if self.deps.retry_on_next_turn:
+                await self._submit(step)
+            else:
+                step.say("上次提交没有成功，回复“重试”可再次提交。", [("重试", "重试")])
+            return False
+        if phase == "confirm" and target is None and found.empty:
+            if Control.AFFIRM in controls:
+                await self._submit(step)
+                return False
+            if Control.DENY in controls or re.fullmatch(r"(修改|更改|改一下|要改|我要修改)", text.strip()):
+                self._ask_which(step)
+                return False
+            if self._is_digression(step, text, intent, confidence):
+                return True
+            step.say("请回复“确认”提交，或告诉我要修改哪一项（例如“修改电话”）。")
+            self._show_confirmation(step)
+            return False
+
+        if target is not None and target.slot not in found.candidates and target.slot not in found.rejected:
+            # "修改电话" / "电话写错了": ask that field again, keeping the old value until a new one comes
+            step.set(PHASE_SLOT, "modify")
+            step.set(REQUESTED_SLOT, target.slot)
+            self._ask(step, target, prefix=f"好的，请提供新的{target.label}。", include_prompt=False)
+            return False
+
+        candidates = dict(found.candidates)
+        req = self.form.field(requested or "")
+        if controls & {Control.CANCEL, Control.PAUSE, Control.SKIP, Control.RESUME, Control.AFFIRM, Control.DENY}:
+            candidates = {k: c for k, c in candidates.items() if not c.from_text}
+        if Control.SKIP in controls and req is not None and req.slot not in candidates:
+            if not req.optional:
+                step.say(f"{req.label}是必填项，不能跳过。/ The {req.label_en} is required.")
+                self._ask(step, req)
+                return False
+            step.set(SKIPPED_SLOT, sorted({*(step.slots.get(SKIPPED_SLOT) or []), req.slot}))
+            step.set(req.slot, None)
+            await self._after_fill(step, [])
+            return False
+        if not candidates and not found.rejected:
+            if self._is_digression(step, text, intent, confidence) or controls or req is None:
+                return True
+            free = free_text_candidate(req, text)
+            # an answer we cannot read for a typed field: validating the text gives the reason
+            candidates = {req.slot: free or Candidate(text)}
+        errors = self._apply(step, candidates, found)
+        errors += await self._custom_validation(step, candidates)
+        if phase == "modify" and (requested in step.updated or requested not in candidates):
+            step.set(PHASE_SLOT, None)
+        await self._after_fill(step, errors)
+        return False
+
+    def _is_digression(self, step: _Step, text: str, intent: str | None, confidence: float) -> bool:
+        form = step.ctx.domain.forms.get(self.name)
+        if form is not None and intent in form.ignored_intents:
+            return True
+        if _QUESTION.search(text):
+            return True
+        return bool(intent and intent not in _FORM_INTENTS and confidence >= 0.8)
+
+    # --- filling --------------------------------------------------------------------------------------
+    def _apply(self, step: _Step, candidates: Mapping[str, Candidate], found: Any) -> list[tuple[FieldSpec, Verdict]]:
+        errors: list[tuple[FieldSpec, Verdict]] = []
+        today = step.ctx.now.date()
+        for f in self.form.fields:
+            if f.slot in found.rejected:
+                r = found.rejected[f.slot]
+                verdict = validate(f, r.raw, today=today, calendar=self.deps.calendar)
+                if verdict.ok:  # the NLU's check was stricter than ours (e.g. a date it could not read)
+                    verdict = Verdict(False, None, r.error or f"{f.label}无效", r.error or "invalid")
+                errors.append((f, verdict))
+                continue
+            c = candidates.get(f.slot)
+            if c is None or (c.incidental and not step.is_missing(f)):
+                continue
+            verdict = validate(f, c.raw, today=today, calendar=self.deps.calendar, info=c.info)
+            if verdict.ok:
+                old = step.before.get(f.slot)
+                step.fill(f.slot, verdict.value)
+                if old not in (None, "") and old != verdict.value:
+                    # a correction: say what changed, masked, so the citizen knows it was understood
+                    step.say(f"好的，已将{f.label}改为{display(f, verdict.value)}。", field=f.slot)
+            else:
+                errors.append((f, verdict))
+        return errors
+
+    async def _custom_validation(
+        self, step: _Step, candidates: Mapping[str, Candidate]
+    ) -> list[tuple[FieldSpec, Verdict]]:
+        """The project's rasa-sdk ``validate_<form>`` action, given the values we accepted, as Rasa does."""
+        runner = self.deps.custom_actions
+        name = f"validate_{self.name}"
+        # Rasa calls validate_<form> when the domain lists it; in process we also know what the package has
+        if runner is None or not step.updated or name not in (*runner.names(), *step.ctx.domain.actions):
+            return []
+        tracker = step.ctx.tracker
+        data = tracker.to_rasa_json()
+        data["slots"] = dict(step.slots)
+        # rasa-sdk validates the slot events that end the event list (``slots_to_validate``)
+        data["events"] = [event_to_dict(e) for e in tracker.events[: _last_user_index(tracker)]]
+        data["events"] += [event_to_dict(SlotSet(s, step.slots[s])) for s in sorted(step.updated)]
+        try:
+            result = await runner.run(name, data, domain_to_rasa_dict(step.ctx.domain))
+        except CustomActionError as err:
+            log.error("form %s: %s failed: %s", self.name, name, err.code)
+            return []
+        errors: list[tuple[FieldSpec, Verdict]] = []
+        for raw in result.events:
+            event = event_from_dict(raw)
+            if not isinstance(event, SlotSet):
+                continue
+            f = self.form.field(event.key)
+            if f is not None and event.value is None and f.slot in step.updated:
+                step.updated.discard(f.slot)
+                step.set(f.slot, step.before.get(f.slot))
+                errors.append((f, Verdict(False)))  # the action has said why
+            elif event.key == REQUESTED_SLOT or f is not None or event.key in step.slots:
+                step.set(event.key, event.value)
+        for r in result.responses:
+            if r.get("text"):
+                buttons = [(b.get("title", ""), b.get("payload", "")) for b in r.get("buttons") or []]
+                step.say(str(r["text"]), buttons, custom_action=name)
+        return errors
+
+    async def _after_fill(self, step: _Step, errors: list[tuple[FieldSpec, Verdict]]) -> None:
+        requested = self.form.field(step.slots.get(REQUESTED_SLOT) or "")
+        missing = step.missing()
+        if step.slots.get(PHASE_SLOT) == "modify" and requested is not None:
+            target: FieldSpec | None = requested
+        elif not missing:
+            target = None
+        elif requested is not None and requested in missing:
+            # stay on the field being asked while it is still missing; a correction elsewhere does not move us
+            target = requested
+        else:
+            erroneous = [f for f in missing if any(f is e for e, _ in errors)]
+            target = erroneous[0] if erroneous else missing[0]
+        reasked = False
+        for f, verdict in errors:
+            if not verdict.error_zh:
+                continue  # a custom validation action has already said why
+            if f is target and verdict.suggestions:
+                # the reason and the way out in one message: "…最近的工作日是12月7日，可以吗？" [12月7日（周一）]
+                step.say(verdict.message, self._buttons(f, verdict.suggestions), field=f.slot)
+                reasked = True
+            else:
+                step.say(verdict.message, field=f.slot)
+        if target is None:
+            await self._complete(step)
+        elif reasked:
+            step.set(REQUESTED_SLOT, target.slot)
+        else:
+            self._ask(step, target)
+
+    def _buttons(self, f: FieldSpec, suggestions: Sequence[str]) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        for s in suggestions:
+            day = parse_day(s) if f.kind == "working_day" else None
+            out.append((format_date(day) if day else s, payload(f.slot, s)))
+        if f.optional:
+            out.append(("跳过", "跳过"))
+        return out
+
+    def _ask(self, step: _Step, f: FieldSpec, prefix: str = "", include_prompt: bool = True) -> None:
+        step.set(REQUESTED_SLOT, f.slot)
+        buttons = self._buttons(f, f.values if f.kind in ("lookup", "choice") else ())
+        if prefix:
+            step.say(prefix, () if include_prompt else buttons)
+            if not include_prompt:
+                return
+        if step.respond(f"utter_ask_{self.name}_{f.slot}") or step.respond(f"utter_ask_{f.slot}"):
+            last = step.said[-1]
+            if buttons and not last.data.get("buttons"):
+                data = {**last.data, "buttons": [{"title": t, "payload": p} for t, p in buttons]}
+                step.said[-1] = BotUttered(last.text, data, last.metadata)
+            return
+        if f.kind in ("lookup", "choice"):
+            text = f"请选择{f.label}：{'、'.join(f.values)}。"
+        else:
+            text = f"请提供{f.label}{_KIND_HINTS.get(f.kind, '')}。"
+        if f.optional:
+            text += "如不需要，可回复“跳过”。"
+        step.say(text, buttons, field=f.slot)
+
+    # --- confirmation and submission ------------------------------------------------------------------
+    async def _complete(self, step: _Step) -> None:
+        if self.form.confirm:
+            step.set(PHASE_SLOT, "confirm")
+            step.set(REQUESTED_SLOT, None)
+            self._show_confirmation(step)
+        else:
+            await self._submit(step)
+
+    def _show_confirmation(self, step: _Step) -> None:
+        buttons = [("确认提交", "确认"), ("修改", "修改"), ("取消", "取消")]
+        if step.respond(f"utter_confirm_{self.name}", summary=summary(self.form, step.slots)):
+            if not step.said[-1].data.get("buttons"):
+                last = step.said[-1]
+                step.said[-1] = BotUttered(last.text, {**last.data, "buttons":
+                                           [{"title": t, "payload": p} for t, p in buttons]}, last.metadata)  # fmt: skip
+            return
+        step.say(
+            f"请核对您的{self.form.title}信息：\n{summary(self.form, step.slots)}\n"
+            "信息无误请回复“确认”，需要修改请告诉我要改哪一项（例如“修改电话”）。",
+            buttons,
+            confirmation=True,
+        )
+
+    def _ask_which(self, step: _Step) -> None:
+        step.say("请问要修改哪一项？", [(f"修改{f.label}", f"修改{f.label}") for f in self.form.fields])
+
+    async def _submit(self, step: _Step) -> None:
+        if not self.form.submit:
+            step.say(f"好的，您的{self.form.title}信息已记录。")
+            self._finish(step)
+            return
+        data = {f.slot: step.slots.get(f.slot) for f in self.form.fields}
+        submission = Submission(step.ctx.tracker.conversation_id, self.name, data)
+        try:
+            receipt = await self.deps.submitter.submit(submission)
+        except SubmissionError as err:
+            pending = dict(step.slots.get(PENDING_SLOT) or {})
+            attempts = int(pending.get("attempts") or 0) + 1
+            step.set(PENDING_SLOT, {"form": self.name, "error": err.code, "attempts": attempts})
+            step.set(PHASE_SLOT, "retry")
+            step.set(REQUESTED_SLOT, None)
+            later = "，或在您下次发消息时自动重试" if self.deps.retry_on_next_turn else ""
+            step.say(
+                f"抱歉，{self.form.title}暂时没有提交成功（{err.message_zh}）。您填写的信息已为您保留，"
+                f"回复“重试”可再次提交{later}。"
+                f"\nSorry, the submission did not go through ({err.message_en}). Your information is kept; "
+                "reply “重试” to try again.",
+                [("重试", "重试"), ("取消", "取消")],
+                submission_error=err.code,
+            )
+            return
+        step.set(REFERENCE_SLOT, receipt.reference)
+        step.say(
+            f"提交成功！您的{self.form.title}已受理，受理编号：{receipt.reference}。请保存好编号，可凭编号查询办理进度。",
+            reference=receipt.reference,
+        )
+        self._finish(step)
+
+    def _finish(self, step: _Step) -> None:
+        # the data has gone to the back office; it does not linger in the conversation's slots
+        for f in self.form.fields:
+            step.set(f.slot, None)
+        for slot in (PHASE_SLOT, SKIPPED_SLOT, PENDING_SLOT, REQUESTED_SLOT):
+            step.set(slot, None)
+        step.loop.append(ActiveLoop(None))
+
+    # --- cancel and pause ------------------------------------------------------------------------------
+    def _ask_cancel(self, step: _Step) -> None:
+        step.say(
+            f"确定要取消{self.form.title}吗？取消后已填写的信息将被清除。",
+            [("确定取消", "确定取消"), ("继续办理", "继续办理")],
+        )
+
+    async def _answer_cancel(self, step: _Step, controls: set[Control]) -> None:
+        if controls & {Control.DENY, Control.RESUME}:
+            step.set(PHASE_SLOT, "retry" if step.slots.get(PENDING_SLOT) else None)
+            step.say("好的，我们继续办理。")
+            await self._reask(step, resumed=True)
+            return
+        if controls & {Control.AFFIRM, Control.CANCEL}:
+            step.say(f"已为您取消{self.form.title}，填写的信息已清除。如需办理可随时再找我。")
+            self._finish(step)
+            return
+        self._ask_cancel(step)
+
+    def _pause(self, step: _Step) -> None:
+        step.set(PAUSED_SLOT, self.name)
+        step.loop.append(ActiveLoop(None))
+        step.say(
+            f"好的，不着急。您已填写的{self.form.title}信息会为您保留，准备好后回复“继续”即可接着办理。",
+            [("继续", "继续")],
+        )
+
+
+def _last_user_index(tracker: Tracker) -> int:
+    return max((i for i, e in enumerate(tracker.events) if isinstance(e, UserUttered)), default=-1) + 1
