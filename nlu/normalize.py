@@ -10,6 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import islice
 
 import opencc
 
@@ -36,7 +37,7 @@ class Normalized:
         first = self.origin[start]
         last = self.origin[end - 1]
         # extend to the end of the original character that produced the last normalised one
-        nxt = next((o for o in self.origin[end:] if o > last), len(self.original))
+        nxt = next((o for o in islice(self.origin, end, None) if o > last), len(self.original))
         return first, nxt
 
 
