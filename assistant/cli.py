@@ -18,6 +18,9 @@ def _register_all() -> None:
     from assistant import cli_nlu
 
     cli_nlu.register(app)
+    from assistant import cli_kb
+
+    cli_kb.register(app)
 
 
 _register_all()

@@ -1,0 +1,1 @@
+"""Alembic migrations of the knowledge base, applied from code by ``knowledge.db.migrate``."""
