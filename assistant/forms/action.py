@@ -44,8 +44,10 @@ log = logging.getLogger(__name__)
 PHASE_SLOT = "form_phase"  # None (filling) | "confirm" | "cancel_confirm" | "modify" | "retry"
 SKIPPED_SLOT = "form_skipped"  # optional fields the citizen chose not to fill
 PAUSED_SLOT = "paused_form"  # a form set aside with "等一下", resumed with "继续"
-PENDING_SLOT = "form_submission_pending"  # a failed submission kept for a retry: {form, error, attempts}
-REFERENCE_SLOT = "submission_reference"  # the back office's reference of the latest submission
+# the latest submission: {status: "pending", form, error, attempts} after a failure (kept for a retry),
+# {status: "submitted", form, reference} after success; the names match the demo domain's slots
+PENDING_SLOT = "submission"
+REFERENCE_SLOT = "reference_number"  # the back office's reference of the latest submission
 INTERNAL_SLOTS = (PHASE_SLOT, SKIPPED_SLOT, PAUSED_SLOT, PENDING_SLOT, REFERENCE_SLOT)
 
 # intents that answer a form's question rather than leave it
@@ -248,7 +250,11 @@ class FormAction:
             if Control.AFFIRM in controls:
                 await self._submit(step)
                 return False
-            if Control.DENY in controls or re.fullmatch(r"(修改|更改|改一下|要改|我要修改)", text.strip()):
+            if (
+                Control.DENY in controls
+                or intent == "correct_slot"
+                or re.fullmatch(r"(修改|更改|改一下|要改|我要修改)(信息)?", text.strip())
+            ):
                 self._ask_which(step)
                 return False
             if self._is_digression(step, text, intent, confidence):
@@ -331,7 +337,8 @@ class FormAction:
         runner = self.deps.custom_actions
         name = f"validate_{self.name}"
         # Rasa calls validate_<form> when the domain lists it; in process we also know what the package has
-        if runner is None or not step.updated or name not in (*runner.names(), *step.ctx.domain.actions):
+        known = runner.names() if runner is not None else frozenset()
+        if runner is None or not step.updated or name not in (known or step.ctx.domain.actions):
             return []
         tracker = step.ctx.tracker
         data = tracker.to_rasa_json()
@@ -460,10 +467,12 @@ class FormAction:
             receipt = await self.deps.submitter.submit(submission)
         except SubmissionError as err:
             pending = dict(step.slots.get(PENDING_SLOT) or {})
-            attempts = int(pending.get("attempts") or 0) + 1
-            step.set(PENDING_SLOT, {"form": self.name, "error": err.code, "attempts": attempts})
+            attempts = int(pending.get("attempts") or 0) + 1 if pending.get("status") == "pending" else 1
+            step.set(PENDING_SLOT, {"status": "pending", "form": self.name, "error": err.code, "attempts": attempts})
             step.set(PHASE_SLOT, "retry")
             step.set(REQUESTED_SLOT, None)
+            if err.retryable and step.respond("utter_submit_failed"):
+                return
             later = "，或在您下次发消息时自动重试" if self.deps.retry_on_next_turn else ""
             step.say(
                 f"抱歉，{self.form.title}暂时没有提交成功（{err.message_zh}）。您填写的信息已为您保留，"
@@ -475,18 +484,23 @@ class FormAction:
             )
             return
         step.set(REFERENCE_SLOT, receipt.reference)
+        step.set(PENDING_SLOT, {"status": "submitted", "form": self.name, "reference": receipt.reference})
+        self._finish(step)
+        if step.respond("utter_submit_success"):
+            return
         step.say(
             f"提交成功！您的{self.form.title}已受理，受理编号：{receipt.reference}。请保存好编号，可凭编号查询办理进度。",
             reference=receipt.reference,
         )
-        self._finish(step)
 
     def _finish(self, step: _Step) -> None:
         # the data has gone to the back office; it does not linger in the conversation's slots
         for f in self.form.fields:
             step.set(f.slot, None)
-        for slot in (PHASE_SLOT, SKIPPED_SLOT, PENDING_SLOT, REQUESTED_SLOT):
+        for slot in (PHASE_SLOT, SKIPPED_SLOT, REQUESTED_SLOT):
             step.set(slot, None)
+        if (step.slots.get(PENDING_SLOT) or {}).get("status") == "pending":
+            step.set(PENDING_SLOT, None)
         step.loop.append(ActiveLoop(None))
 
     # --- cancel and pause ------------------------------------------------------------------------------
@@ -498,7 +512,8 @@ class FormAction:
 
     async def _answer_cancel(self, step: _Step, controls: set[Control]) -> None:
         if controls & {Control.DENY, Control.RESUME}:
-            step.set(PHASE_SLOT, "retry" if step.slots.get(PENDING_SLOT) else None)
+            pending = (step.slots.get(PENDING_SLOT) or {}).get("status") == "pending"
+            step.set(PHASE_SLOT, "retry" if pending else None)
             step.say("好的，我们继续办理。")
             await self._reask(step, resumed=True)
             return
@@ -519,3 +534,38 @@ class FormAction:
 
 def _last_user_index(tracker: Tracker) -> int:
     return max((i for i, e in enumerate(tracker.events) if isinstance(e, UserUttered)), default=-1) + 1
+
+
+class SubmitFormAction:
+    """``action_submit_form``: submits the form awaiting confirmation, or retries a pending submission, when a
+    rule or story asks for it (the form loop itself submits on "确认" and retries on its own)."""
+
+    name = "action_submit_form"
+
+    def __init__(self, forms: Mapping[str, FormAction]) -> None:
+        self._forms = dict(forms)
+
+    async def run(self, ctx: ActionContext) -> list[Event]:
+        slots = ctx.tracker.slots
+        pending = slots.get(PENDING_SLOT) or {}
+        name = pending.get("form") if pending.get("status") == "pending" else None
+        if name is None and ctx.tracker.active_loop in self._forms and slots.get(PHASE_SLOT) in ("confirm", "retry"):
+            name = ctx.tracker.active_loop
+        form = self._forms.get(name or "")
+        if form is None:
+            return [BotUttered("目前没有待提交的申请。/ There is nothing to submit.", {}, {"utter_action": self.name})]
+        step = _Step(ctx, form.form, {})
+        await form._submit(step)
+        return step.events()
+
+
+class ResetFormSlotsAction:
+    """``action_reset_form_slots``: forgets every form's fields and progress (e.g. a rule after "重新开始")."""
+
+    name = "action_reset_form_slots"
+
+    def __init__(self, forms: Sequence[FormSpec]) -> None:
+        self._slots = sorted({f.slot for form in forms for f in form.fields} | {PHASE_SLOT, SKIPPED_SLOT, PAUSED_SLOT})
+
+    async def run(self, ctx: ActionContext) -> list[Event]:
+        return [SlotSet(s, None) for s in self._slots if ctx.tracker.slots.get(s) is not None]

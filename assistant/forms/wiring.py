@@ -13,7 +13,7 @@ from assistant.actions import Action
 from assistant.calendar import HolidayCalendar, load_holiday_calendar
 from assistant.custom_actions import CustomActionRunner, RasaSdkAction, build_custom_actions
 from assistant.domain import Domain
-from assistant.forms.action import FormAction, FormDeps
+from assistant.forms.action import FormAction, FormDeps, ResetFormSlotsAction, SubmitFormAction
 from assistant.forms.config import FormsConfig, load_endpoints
 from assistant.forms.spec import form_spec
 from assistant.forms.submission import Submitter
@@ -54,5 +54,7 @@ def build_forms_runtime(
     actions: list[Action] = []
     if runner is not None:
         actions += [RasaSdkAction(name, runner) for name in custom_action_names(domain, runner)]
-    actions += [FormAction(form_spec(domain, name), deps) for name in domain.forms]
+    forms = {name: FormAction(form_spec(domain, name), deps) for name in domain.forms}
+    actions += list(forms.values())
+    actions += [SubmitFormAction(forms), ResetFormSlotsAction([f.form for f in forms.values()])]
     return FormsRuntime(tuple(actions), runner, calendar)

@@ -165,7 +165,7 @@ def test_confirmation_masks_personal_data_and_submission_returns_the_reference(
     record = backoffice.state.records["YZ-20261127-0001"]
     assert record.form == "id_card_appointment" and record.data["id_number"] == ID
     slots = chat.slots()
-    assert slots["submission_reference"] == "YZ-20261127-0001"
+    assert slots["reference_number"] == "YZ-20261127-0001"
     assert slots["id_number"] is None and chat.tracker().active_loop is None
 
 
@@ -186,13 +186,13 @@ def test_failed_submission_keeps_the_data_and_retries(chat: Chat, backoffice: Ru
     reply = chat.text("确认")
     assert "没有提交成功" in reply and "重试" in reply
     slots = chat.slots()
-    assert slots["form_submission_pending"]["error"] == "submission_unavailable"
+    assert slots["submission"]["error"] == "submission_unavailable"
     assert slots["id_number"] == ID and slots["form_phase"] == "retry"
     assert "没有提交成功" in chat.text("重试")
-    assert chat.slots()["form_submission_pending"]["attempts"] == 2
+    assert chat.slots()["submission"]["attempts"] == 2
     reply = chat.text("好了吗")  # any next message retries automatically; this time the back office is up
     assert "YZ-20261127-0001" in reply
-    assert chat.slots()["form_submission_pending"] is None
+    assert chat.slots()["submission"] == {"status": "submitted", "form": "id_card_appointment", "reference": "YZ-20261127-0001"}
     assert len(backoffice.state.records) == 1
 
 
