@@ -1,6 +1,9 @@
 """The fallback ladder: when the NLU is unsure, ask which of the top intents was meant (buttons); after
 ``max_clarifications`` failed turns in a row, offer a human instead.
 
+It is asked last: besides messages the NLU is unsure of, it takes any message no other policy could handle
+(``catch_all``), so an unhandled message climbs the same ladder instead of repeating a generic fallback.
+
 A failed turn is one the engine could not serve: it clarified, offered a human, fell back, or the knowledge base
 abstained. Any served turn resets the count.
 """
@@ -18,7 +21,7 @@ from assistant.tracker import ACTION_LISTEN, Tracker
 ACTION_CLARIFY = "action_clarify_intent"
 ACTION_OFFER_HUMAN = "action_offer_human"
 FAILURE_ACTIONS = frozenset({ACTION_CLARIFY, ACTION_OFFER_HUMAN, ACTION_DEFAULT_FALLBACK})
-_SETTINGS = ("priority", "threshold", "max_clarifications", "fallback_intents")
+_SETTINGS = ("priority", "threshold", "max_clarifications", "fallback_intents", "catch_all")
 
 
 def failed_turns_before(tracker: Tracker) -> int:
@@ -51,7 +54,9 @@ class FallbackLadderPolicy:
         max_clarifications: int = 1,
         fallback_intents: tuple[str, ...] = ("nlu_fallback",),
         priority: int = 1,
+        catch_all: bool = True,
     ) -> None:
+        self.catch_all = catch_all
         self.threshold = threshold
         self.max_clarifications = max_clarifications
         self.fallback_intents = frozenset(fallback_intents)
@@ -65,6 +70,7 @@ class FallbackLadderPolicy:
             int(settings.get("max_clarifications", 1)),
             tuple(settings.get("fallback_intents", ("nlu_fallback",))),
             int(settings.get("priority", 1)),
+            bool(settings.get("catch_all", True)),
         )
 
     def is_unsure(self, message: Mapping[str, Any]) -> bool:
@@ -75,7 +81,9 @@ class FallbackLadderPolicy:
         return confidence is not None and float(confidence) < self.threshold
 
     def predict(self, tracker: Tracker, domain: Domain) -> Prediction | None:
-        if tracker.latest_action_name != ACTION_LISTEN or not self.is_unsure(tracker.latest_message):
+        if tracker.latest_action_name != ACTION_LISTEN:
+            return None
+        if not self.catch_all and not self.is_unsure(tracker.latest_message):
             return None
         if failed_turns_before(tracker) >= self.max_clarifications:
             return Prediction(ACTION_OFFER_HUMAN, 1.0, self.name)
