@@ -20,8 +20,9 @@ def _now() -> float:
 @dataclass(frozen=True)
 class Event:
     type_name: ClassVar[str] = ""
-    # keyword-only so each subclass keeps its own positional fields
-    timestamp: float = field(default_factory=_now, kw_only=True)
+    # keyword-only so each subclass keeps its own positional fields; not part of equality (as in Rasa): two
+    # events are the same event whenever they happened
+    timestamp: float = field(default_factory=_now, kw_only=True, compare=False)
 
 
 @dataclass(frozen=True)
