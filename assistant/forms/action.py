@@ -283,6 +283,10 @@ class FormAction:
             step.set(req.slot, None)
             await self._after_fill(step, [])
             return False
+        if all(c.from_text for c in candidates.values()) and not found.rejected:
+            # a question typed where free text is expected is still a question, not the answer
+            if self._is_digression(step, text, intent, confidence):
+                return True
         if not candidates and not found.rejected:
             if self._is_digression(step, text, intent, confidence) or controls or req is None:
                 return True
