@@ -12,6 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from assistant.forms.config import FormsConfig
 from knowledge.config import KnowledgeConfig
 from nlu.config import ComponentConfig, NLUSettings, default_pipeline
 
@@ -46,6 +47,7 @@ class ProjectConfig(BaseModel):
     nlu: NLUSettings = Field(default_factory=NLUSettings)
     knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    forms: FormsConfig = Field(default_factory=FormsConfig)
 
 
 def _format_errors(source: str, err: ValidationError) -> str:

@@ -1,22 +1,22 @@
 """Service forms: fields, validators, the form loop and its policy, confirmation and submission.
 
-``form_actions(domain, deps)`` builds one action per form in the domain; importing this package registers
-``"FormPolicy"`` in the engine's policy registry so ``config.yml`` can name it.
+``assistant.forms.wiring.build_forms_runtime`` builds the form actions (and the project's rasa-sdk actions) for an
+agent. Importing this package registers ``"FormPolicy"`` in the engine's policy registry so ``config.yml`` can
+name it; everything else is imported only when used, so ``assistant.config`` can import ``forms.config`` cheaply.
 """
 
 from __future__ import annotations
 
-from assistant.domain import Domain
-from assistant.forms.action import FormAction, FormDeps
-from assistant.forms.policy import FormPolicy, form_policy_factory
-from assistant.forms.spec import FormSpec, form_spec
-from assistant.policies import POLICIES
+from collections.abc import Mapping
+from typing import Any
 
-POLICIES.setdefault("FormPolicy", form_policy_factory)
+from assistant.policies import POLICIES, Policy, PolicyBuildContext
 
 
-def form_actions(domain: Domain, deps: FormDeps) -> list[FormAction]:
-    return [FormAction(form_spec(domain, name), deps) for name in domain.forms]
+def _form_policy(ctx: PolicyBuildContext, settings: Mapping[str, Any]) -> Policy:
+    from assistant.forms.policy import FormPolicy
+
+    return FormPolicy.build(ctx, settings)
 
 
-__all__ = ["FormAction", "FormDeps", "FormPolicy", "FormSpec", "form_actions", "form_spec"]
+POLICIES.setdefault("FormPolicy", _form_policy)
