@@ -186,3 +186,37 @@ def test_unreachable_server_is_a_typed_error() -> None:
     with pytest.raises(CustomActionError) as info:
         run(RemoteActions("http://127.0.0.1:9/webhook", timeout_s=1), "action_lookup_service_hall", tracker_json({}, "x"))
     assert info.value.code == "action_server_unreachable"
+
+
+# ---- through the engine: the same actions as the agent runs them ----------------------------------------------
+
+sys.path.insert(0, str(ROOT / "tests" / "forms"))
+from form_harness import Chat, build_agent, sqlite_store  # noqa: E402
+
+from assistant.forms.submission import UnconfiguredSubmitter  # noqa: E402
+
+
+def _agent_chat(tmp_path: Path, runner: CustomActionRunner) -> Chat:
+    return Chat(build_agent(sqlite_store(tmp_path / "t.db"), UnconfiguredSubmitter(), custom_actions=runner))
+
+
+def test_agent_runs_a_plain_rasa_sdk_action(tmp_path: Path, runner: CustomActionRunner) -> None:
+    chat = _agent_chat(tmp_path, runner)
+    chat.say("/residence_permit")
+    chat.say("王五")
+    chat.say("13912345678")
+    chat.say("临江区滨江东路5号")
+    replies = asyncio.run(chat.agent.execute(chat.conversation_id, "action_lookup_service_hall"))
+    assert "临江区政务服务中心" in (replies[0].text or "")
+    assert chat.slots()["service_hall"] == "临江区政务服务中心（滨江东路3号）"
+
+
+def test_agent_runs_the_form_validation_action(tmp_path: Path, runner: CustomActionRunner) -> None:
+    chat = _agent_chat(tmp_path, runner)
+    chat.say("/residence_permit")
+    chat.say("王五")
+    chat.say("13912345678")
+    assert "只受理云州市范围内的地址" in chat.text("苏州市工业园区星湖街1号")
+    assert chat.slots()["residence_address"] is None
+    chat.say("云州 青川区青川路8号")
+    assert chat.slots()["residence_address"] == "云州市青川区青川路8号"

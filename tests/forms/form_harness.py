@@ -16,6 +16,7 @@ import yaml
 import assistant.forms  # noqa: F401  (registers FormPolicy)
 from assistant.actions import ActionRegistry
 from assistant.agent import Agent, BotReply, UserMessage
+from assistant.custom_actions import CustomActionRunner
 from assistant.domain import Domain
 from assistant.forms.config import FormsConfig
 from assistant.forms.submission import Submitter
@@ -62,9 +63,12 @@ def build_agent(
     knowledge: Any = None,
     clock: Callable[[], datetime] = lambda: NOW,
     forms_config: FormsConfig | None = None,
+    custom_actions: CustomActionRunner | None = None,
 ) -> Agent:
     domain = load_domain()
-    runtime = build_forms_runtime(ROOT, domain, forms_config or FormsConfig(), submitter)
+    runtime = build_forms_runtime(
+        ROOT, domain, forms_config or FormsConfig(), submitter, custom_actions=custom_actions
+    )
     policies, warnings = build_policies(
         [{"name": "FormPolicy"}, {"name": "RulePolicy"}, {"name": "MemoizationPolicy"}],
         PolicyBuildContext(domain, knowledge=knowledge),
