@@ -21,6 +21,13 @@ def _register_all() -> None:
     from assistant import cli_kb
 
     cli_kb.register(app)
+    from assistant import cli_dialogue
+
+    cli_dialogue.register(app)
+    # the server is the composition root and lives at the edge; imported here, the CLI being the top of the stack
+    from connectors import server
+
+    server.register(app)
 
 
 _register_all()

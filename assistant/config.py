@@ -12,6 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from assistant.server_config import ServerConfig, default_channels
 from assistant.forms.config import FormsConfig
 from knowledge.config import KnowledgeConfig
 from nlu.config import ComponentConfig, NLUSettings, default_pipeline
@@ -48,6 +49,9 @@ class ProjectConfig(BaseModel):
     knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     forms: FormsConfig = Field(default_factory=FormsConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    # channel name -> its settings; each channel validates its own (see connectors/)
+    channels: dict[str, dict[str, Any] | None] = Field(default_factory=default_channels)
 
 
 def _format_errors(source: str, err: ValidationError) -> str:

