@@ -84,7 +84,9 @@ def _import_package(project: Path, package: str) -> list[ModuleType]:
         for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
             del sys.modules[name]
     if package not in sys.modules:
-        spec = importlib.util.spec_from_file_location(package, init, submodule_search_locations=[str(pkg_dir)])
+        spec = importlib.util.spec_from_file_location(
+            package, init, submodule_search_locations=[str(pkg_dir)]
+        )
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[package] = module
@@ -230,7 +232,9 @@ class RemoteActions:
                 "动作服务器出错",
                 f"HTTP {response.status_code}: {body.get('error', '')}",
             )
-        return CustomActionResult(events=list(body.get("events") or []), responses=list(body.get("responses") or []))
+        return CustomActionResult(
+            events=list(body.get("events") or []), responses=list(body.get("responses") or [])
+        )
 
 
 def _json_or_empty(response: httpx.Response) -> JsonDict:
@@ -257,7 +261,10 @@ def _mapping_dict(m: Any) -> JsonDict:
         out["value"] = m.value
     if m.conditions:
         out["conditions"] = [
-            {"active_loop": c.active_loop, **({"requested_slot": c.requested_slot} if c.requested_slot else {})}
+            {
+                "active_loop": c.active_loop,
+                **({"requested_slot": c.requested_slot} if c.requested_slot else {}),
+            }
             for c in m.conditions
         ]
     return out
@@ -381,7 +388,9 @@ def _response_events(r: JsonDict, ctx: Any, channel: str | None) -> list[Any]:
     return [BotUttered(r.get("text"), data, {})]
 
 
-def build_custom_actions(project: Path, endpoints: Any, package: str = "actions") -> CustomActionRunner | None:
+def build_custom_actions(
+    project: Path, endpoints: Any, package: str = "actions"
+) -> CustomActionRunner | None:
     """The runner endpoints.yml asks for: a remote action server, else the project's ``actions/`` package,
     else None (a project without custom actions)."""
     endpoint = getattr(endpoints, "action_endpoint", None)

@@ -41,7 +41,9 @@ class FailIn(BaseModel):
 
 @dataclass
 class BackOfficeState:
-    today: Callable[[], date] = field(default_factory=lambda: lambda: datetime.now(UTC).astimezone(_SHANGHAI).date())
+    today: Callable[[], date] = field(
+        default_factory=lambda: lambda: datetime.now(UTC).astimezone(_SHANGHAI).date()
+    )
     by_key: dict[str, str] = field(default_factory=dict)
     records: dict[str, SubmissionIn] = field(default_factory=dict)
     counters: dict[date, int] = field(default_factory=dict)
@@ -76,7 +78,9 @@ def create_backoffice_app(state: BackOfficeState | None = None) -> FastAPI:
             state.attempts += 1
             if state.fail_remaining > 0:
                 state.fail_remaining -= 1
-                raise HTTPException(state.fail_status, "演示：受理系统暂时不可用 / demo: temporarily unavailable")
+                raise HTTPException(
+                    state.fail_status, "演示：受理系统暂时不可用 / demo: temporarily unavailable"
+                )
         if not idempotency_key:
             raise HTTPException(400, "缺少 Idempotency-Key / missing Idempotency-Key header")
         reference, created = state.accept(idempotency_key, body)
@@ -153,7 +157,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="demo back office for form submissions")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--fail-times", type=int, default=0, help="fail the first N submissions with HTTP 503")
+    parser.add_argument(
+        "--fail-times", type=int, default=0, help="fail the first N submissions with HTTP 503"
+    )
     args = parser.parse_args(argv)
     state = BackOfficeState(fail_remaining=args.fail_times)
     uvicorn.run(create_backoffice_app(state), host=args.host, port=args.port, log_level="warning")

@@ -36,7 +36,11 @@ class HttpSubmitter:
 
     async def submit(self, submission: Submission) -> Receipt:
         key = submission.idempotency_key()
-        body = {"conversation_id": submission.conversation_id, "form": submission.form, "data": dict(submission.data)}
+        body = {
+            "conversation_id": submission.conversation_id,
+            "form": submission.form,
+            "data": dict(submission.data),
+        }
         headers = {"Idempotency-Key": key}
         attempts = self._config.max_retries + 1
         last: SubmissionError | None = None

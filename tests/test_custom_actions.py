@@ -28,7 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 DOMAIN: dict[str, Any] = {
     "slots": {
-        "district": {"type": "categorical", "values": ["云湖区", "青川区", "临江区", "高新区"], "mappings": []},
+        "district": {
+            "type": "categorical",
+            "values": ["云湖区", "青川区", "临江区", "高新区"],
+            "mappings": [],
+        },
         "residence_address": {"type": "text", "mappings": [{"type": "from_text"}]},
         "requested_slot": {"type": "any", "mappings": []},
     },
@@ -37,7 +41,9 @@ DOMAIN: dict[str, Any] = {
 }
 
 
-def tracker_json(slots: dict[str, Any], text: str, tail_slots: dict[str, Any] | None = None) -> dict[str, Any]:
+def tracker_json(
+    slots: dict[str, Any], text: str, tail_slots: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A tracker in Rasa's JSON shape; ``tail_slots`` are the candidate values a form just extracted."""
     latest = {"text": text, "intent": {"name": "inform", "confidence": 0.9}, "entities": []}
     events: list[dict[str, Any]] = [
@@ -121,7 +127,12 @@ def test_remote_lists_the_same_actions(action_server: str) -> None:
 def test_plain_action_sets_a_slot_and_utters(runner: CustomActionRunner) -> None:
     result = run(runner, "action_lookup_service_hall", tracker_json({"district": "青川区"}, "去哪里办"))
     assert result.events == [
-        {"event": "slot", "timestamp": None, "name": "service_hall", "value": "青川区政务服务中心（青川路12号）"}
+        {
+            "event": "slot",
+            "timestamp": None,
+            "name": "service_hall",
+            "value": "青川区政务服务中心（青川路12号）",
+        }
     ]
     assert "青川区政务服务中心" in result.responses[0]["text"]
 
@@ -142,7 +153,9 @@ def test_form_validation_accepts_and_normalises_a_local_address(
         "validate_residence_permit_application",
         tracker_json({}, typed, tail_slots={"residence_address": typed}),
     )
-    assert [(e["event"], e["name"], e["value"]) for e in result.events] == [("slot", "residence_address", stored)]
+    assert [(e["event"], e["name"], e["value"]) for e in result.events] == [
+        ("slot", "residence_address", stored)
+    ]
     assert result.responses == []
 
 
@@ -184,7 +197,11 @@ def test_rejection_maps_to_action_rejected(tmp_path: Path) -> None:
 
 def test_unreachable_server_is_a_typed_error() -> None:
     with pytest.raises(CustomActionError) as info:
-        run(RemoteActions("http://127.0.0.1:9/webhook", timeout_s=1), "action_lookup_service_hall", tracker_json({}, "x"))
+        run(
+            RemoteActions("http://127.0.0.1:9/webhook", timeout_s=1),
+            "action_lookup_service_hall",
+            tracker_json({}, "x"),
+        )
     assert info.value.code == "action_server_unreachable"
 
 

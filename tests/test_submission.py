@@ -46,7 +46,9 @@ def test_same_content_same_key_same_reference_different_content_new_reference(
     sub = Submission("c1", "id_card_appointment", DATA)
     submitter = _submitter(backoffice.submissions_url, [])
     first = asyncio.run(submitter.submit(sub))
-    again = asyncio.run(submitter.submit(Submission("c1", "id_card_appointment", dict(reversed(DATA.items())))))
+    again = asyncio.run(
+        submitter.submit(Submission("c1", "id_card_appointment", dict(reversed(DATA.items()))))
+    )
     other = asyncio.run(submitter.submit(Submission("c2", "id_card_appointment", DATA)))
     assert first.reference == again.reference
     assert other.reference == "YZ-20261127-0002"
@@ -71,9 +73,9 @@ def test_gives_up_after_bounded_retries_with_a_typed_bilingual_error(backoffice:
     sleeps: list[float] = []
     with pytest.raises(SubmissionError) as info:
         asyncio.run(
-            _submitter(backoffice.submissions_url, sleeps, max_retries=2, backoff_s=1, backoff_max_s=1.5).submit(
-                Submission("c1", "f", DATA)
-            )
+            _submitter(
+                backoffice.submissions_url, sleeps, max_retries=2, backoff_s=1, backoff_max_s=1.5
+            ).submit(Submission("c1", "f", DATA))
         )
     err = info.value
     assert (err.code, err.retryable, err.attempts) == ("submission_unavailable", True, 3)
@@ -108,7 +110,9 @@ def test_timeout_then_retry_keeps_one_application(backoffice: RunningBackOffice)
 
 def test_unreachable_back_office() -> None:
     with pytest.raises(SubmissionError) as info:
-        asyncio.run(_submitter("http://127.0.0.1:9/submissions", [], max_retries=1).submit(Submission("c", "f", {})))
+        asyncio.run(
+            _submitter("http://127.0.0.1:9/submissions", [], max_retries=1).submit(Submission("c", "f", {}))
+        )
     assert (info.value.code, info.value.attempts) == ("submission_unreachable", 2)
 
 
@@ -127,7 +131,9 @@ def test_idempotency_key_header_is_sent_and_depends_on_content_only() -> None:
         seen.append(request.headers["Idempotency-Key"])
         return httpx.Response(201, json={"reference": "YZ-20260101-0001"})
 
-    submitter = HttpSubmitter(SubmissionConfig(url="http://bo.invalid/s"), transport=httpx.MockTransport(handler))
+    submitter = HttpSubmitter(
+        SubmissionConfig(url="http://bo.invalid/s"), transport=httpx.MockTransport(handler)
+    )
     asyncio.run(submitter.submit(Submission("c", "f", {"a": 1, "b": "二"})))
     asyncio.run(submitter.submit(Submission("c", "f", {"b": "二", "a": 1})))
     asyncio.run(submitter.submit(Submission("c", "f", {"a": 2, "b": "二"})))

@@ -52,7 +52,9 @@ INTERNAL_SLOTS = (PHASE_SLOT, SKIPPED_SLOT, PAUSED_SLOT, PENDING_SLOT, REFERENCE
 
 # intents that answer a form's question rather than leave it
 _FORM_INTENTS = frozenset({"inform", "affirm", "deny", "correct_slot", "skip", "cancel", "book_appointment"})
-_QUESTION = re.compile(r"[?？]|吗|什么|怎么|如何|哪|多少|几[个天号点]|是否|能不能|可不可以|要不要|为什么|啥|咋")
+_QUESTION = re.compile(
+    r"[?？]|吗|什么|怎么|如何|哪|多少|几[个天号点]|是否|能不能|可不可以|要不要|为什么|啥|咋"
+)
 
 _KIND_HINTS = {
     "id_number": "（18位公民身份号码）",
@@ -117,7 +119,9 @@ class _Step:
         msg = nlg.generate(name, self.slots, self.ctx.tracker.state.latest_input_channel, **masked, **values)
         if msg is None:
             return False
-        self.said.append(BotUttered(msg.text, msg.event_data(), {"form": self.form.name, "utter_action": name}))
+        self.said.append(
+            BotUttered(msg.text, msg.event_data(), {"form": self.form.name, "utter_action": name})
+        )
         return True
 
     def is_missing(self, f: FieldSpec) -> bool:
@@ -272,7 +276,14 @@ class FormAction:
 
         candidates = dict(found.candidates)
         req = self.form.field(requested or "")
-        if controls & {Control.CANCEL, Control.PAUSE, Control.SKIP, Control.RESUME, Control.AFFIRM, Control.DENY}:
+        if controls & {
+            Control.CANCEL,
+            Control.PAUSE,
+            Control.SKIP,
+            Control.RESUME,
+            Control.AFFIRM,
+            Control.DENY,
+        }:
             candidates = {k: c for k, c in candidates.items() if not c.from_text}
         if Control.SKIP in controls and req is not None and req.slot not in candidates:
             if not req.optional:
@@ -283,10 +294,10 @@ class FormAction:
             step.set(req.slot, None)
             await self._after_fill(step, [])
             return False
-        if all(c.from_text for c in candidates.values()) and not found.rejected:
-            # a question typed where free text is expected is still a question, not the answer
-            if self._is_digression(step, text, intent, confidence):
-                return True
+        # a question typed where free text is expected is still a question, not the answer
+        only_free_text = all(c.from_text for c in candidates.values()) and not found.rejected
+        if only_free_text and self._is_digression(step, text, intent, confidence):
+            return True
         if not candidates and not found.rejected:
             if self._is_digression(step, text, intent, confidence) or controls or req is None:
                 return True
@@ -309,7 +320,9 @@ class FormAction:
         return bool(intent and intent not in _FORM_INTENTS and confidence >= 0.8)
 
     # --- filling --------------------------------------------------------------------------------------
-    def _apply(self, step: _Step, candidates: Mapping[str, Candidate], found: Any) -> list[tuple[FieldSpec, Verdict]]:
+    def _apply(
+        self, step: _Step, candidates: Mapping[str, Candidate], found: Any
+    ) -> list[tuple[FieldSpec, Verdict]]:
         errors: list[tuple[FieldSpec, Verdict]] = []
         today = step.ctx.now.date()
         for f in self.form.fields:
@@ -472,7 +485,10 @@ class FormAction:
         except SubmissionError as err:
             pending = dict(step.slots.get(PENDING_SLOT) or {})
             attempts = int(pending.get("attempts") or 0) + 1 if pending.get("status") == "pending" else 1
-            step.set(PENDING_SLOT, {"status": "pending", "form": self.name, "error": err.code, "attempts": attempts})
+            step.set(
+                PENDING_SLOT,
+                {"status": "pending", "form": self.name, "error": err.code, "attempts": attempts},
+            )
             step.set(PHASE_SLOT, "retry")
             step.set(REQUESTED_SLOT, None)
             if err.retryable and step.respond("utter_submit_failed"):
@@ -553,11 +569,19 @@ class SubmitFormAction:
         slots = ctx.tracker.slots
         pending = slots.get(PENDING_SLOT) or {}
         name = pending.get("form") if pending.get("status") == "pending" else None
-        if name is None and ctx.tracker.active_loop in self._forms and slots.get(PHASE_SLOT) in ("confirm", "retry"):
+        if (
+            name is None
+            and ctx.tracker.active_loop in self._forms
+            and slots.get(PHASE_SLOT) in ("confirm", "retry")
+        ):
             name = ctx.tracker.active_loop
         form = self._forms.get(name or "")
         if form is None:
-            return [BotUttered("目前没有待提交的申请。/ There is nothing to submit.", {}, {"utter_action": self.name})]
+            return [
+                BotUttered(
+                    "目前没有待提交的申请。/ There is nothing to submit.", {}, {"utter_action": self.name}
+                )
+            ]
         step = _Step(ctx, form.form, {})
         await form._submit(step)
         return step.events()
@@ -569,7 +593,9 @@ class ResetFormSlotsAction:
     name = "action_reset_form_slots"
 
     def __init__(self, forms: Sequence[FormSpec]) -> None:
-        self._slots = sorted({f.slot for form in forms for f in form.fields} | {PHASE_SLOT, SKIPPED_SLOT, PAUSED_SLOT})
+        self._slots = sorted(
+            {f.slot for form in forms for f in form.fields} | {PHASE_SLOT, SKIPPED_SLOT, PAUSED_SLOT}
+        )
 
     async def run(self, ctx: ActionContext) -> list[Event]:
         return [SlotSet(s, None) for s in self._slots if ctx.tracker.slots.get(s) is not None]

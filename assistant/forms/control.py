@@ -26,18 +26,24 @@ class Control(StrEnum):
 
 _TAIL = r"(的|了|吧|啊|呀|呢|哈|啦|哦|嗯)*"
 _PATTERNS: dict[Control, re.Pattern[str]] = {
-    Control.CANCEL: re.compile(r"不办了|不想办|不要办|不用办了|(?<![不别要用])取消|算了|放弃|退出|不弄了|cancel"),
+    Control.CANCEL: re.compile(
+        r"不办了|不想办|不要办|不用办了|(?<![不别要用])取消|算了|放弃|退出|不弄了|cancel"
+    ),
     Control.PAUSE: re.compile(
         r"等一下|等一等|等等|稍等|等会|待会|先去找|先去拿|去找一?下|回头再|晚点再|一会儿?再|暂停|先停一?下"
     ),
-    Control.RESUME: re.compile(r"^(继续|接着|我回来了|回来了|找到了|好了继续|可以继续)|继续(办|填|吧|申请|预约)"),
+    Control.RESUME: re.compile(
+        r"^(继续|接着|我回来了|回来了|找到了|好了继续|可以继续)|继续(办|填|吧|申请|预约)"
+    ),
     Control.SKIP: re.compile(
         rf"跳过|不填|不用填|不需要填|略过|skip|^(没有|无|不需要|不用|没)(备注|了)?{_TAIL}$"
     ),
     Control.AFFIRM: re.compile(
         rf"^(确认|确定|对|是的|是|没问题|正确|提交|好|好的|可以|行|ok|okay|yes|嗯|确认提交|确认无误|没错|无误)+{_TAIL}$"
     ),
-    Control.DENY: re.compile(rf"^(不对|不是|不正确|错了|有误|no|否|不|不行|不要)+{_TAIL}$|不取消|别取消|不要取消|不用取消"),
+    Control.DENY: re.compile(
+        rf"^(不对|不是|不正确|错了|有误|no|否|不|不行|不要)+{_TAIL}$|不取消|别取消|不要取消|不用取消"
+    ),
     Control.RETRY: re.compile(r"重试|再试|重新提交|再提交|再来一次"),
 }
 
@@ -48,10 +54,14 @@ _BY_INTENT = {
     "deny": Control.DENY,
 }
 
-_MODIFY_CUE = re.compile(r"修改|更改|更正|改一下|改成|改为|改|写错|填错|输错|错了|不对|换一个|换个|重新填|重填")
+_MODIFY_CUE = re.compile(
+    r"修改|更改|更正|改一下|改成|改为|改|写错|填错|输错|错了|不对|换一个|换个|重新填|重填"
+)
 
 
-def detect(text: str, intent: str | None = None, confidence: float = 0.0, threshold: float = 0.6) -> set[Control]:
+def detect(
+    text: str, intent: str | None = None, confidence: float = 0.0, threshold: float = 0.6
+) -> set[Control]:
     key = fold(text)
     found = {c for c, p in _PATTERNS.items() if p.search(key)}
     by_intent = _BY_INTENT.get(intent or "")

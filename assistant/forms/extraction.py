@@ -70,11 +70,15 @@ def extract(
     out = Extraction()
     for slot, value in engine_fills.items():
         if form.field(slot) is not None and value is not None:
-            out.candidates[slot] = Candidate(value, from_text=isinstance(value, str) and value.strip() == text.strip())
+            out.candidates[slot] = Candidate(
+                value, from_text=isinstance(value, str) and value.strip() == text.strip()
+            )
     for e in message.get("entities") or []:
         name = str(e.get("entity"))
         direct = form.field(name)  # a button payload /inform{"district": "云湖区"} names the slot itself
-        target = direct or (_field_for_kind(form, _KIND_BY_ENTITY[name], requested) if name in _KIND_BY_ENTITY else None)
+        target = direct or (
+            _field_for_kind(form, _KIND_BY_ENTITY[name], requested) if name in _KIND_BY_ENTITY else None
+        )
         if target is None:
             continue
         if e.get("valid") is False:
@@ -106,7 +110,9 @@ def extract(
             runs = [m.group().strip() for m in _DIGIT_RUN.finditer(text)]
             if len(runs) == 1:
                 out.candidates[req.slot] = Candidate(runs[0])
-    specific = [s for s, c in out.candidates.items() if not (c.from_text or c.incidental)] + list(out.rejected)
+    specific = [s for s, c in out.candidates.items() if not (c.from_text or c.incidental)] + list(
+        out.rejected
+    )
     if specific:
         # "我叫张三，电话139…": the whole message is not the answer to a free-text field
         for slot in [s for s, c in out.candidates.items() if c.from_text]:

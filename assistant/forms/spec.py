@@ -141,7 +141,9 @@ def _synonyms(values: tuple[str, ...], raw: Any, where: str, source: str) -> dic
         raise DomainError(source, f"{where}.synonyms: expected {{value: [synonym, ...]}} / 同义词格式错误")
     for canonical, words in raw.items():
         if values and str(canonical) not in values:
-            raise DomainError(source, f"{where}.synonyms: {canonical!r} is not one of the values / 不是可选值")
+            raise DomainError(
+                source, f"{where}.synonyms: {canonical!r} is not one of the values / 不是可选值"
+            )
         for w in [words] if isinstance(words, str) else words or []:
             out[fold(str(w))] = str(canonical)
     return out
@@ -160,7 +162,9 @@ def form_spec(domain: Domain, form_name: str, source: str = "domain.yml") -> For
     settings: Mapping[str, Any] = extra.get("fields") or {}
     for slot_name in list(optional) + list(settings):
         if slot_name not in form.required_slots:
-            raise DomainError(source, f"forms.{form_name}: {slot_name!r} is not in required_slots / 不在必填槽位中")
+            raise DomainError(
+                source, f"forms.{form_name}: {slot_name!r} is not in required_slots / 不在必填槽位中"
+            )
     fields = []
     for slot_name in form.required_slots:
         slot = domain.slots[slot_name]
@@ -172,10 +176,14 @@ def form_spec(domain: Domain, form_name: str, source: str = "domain.yml") -> For
             raise DomainError(source, f"{where}: unknown key(s) {', '.join(bad)} / 未知的字段设置")
         kind = str(cfg.get("kind") or _infer_kind(slot))
         if kind not in KINDS:
-            raise DomainError(source, f"{where}.kind: {kind!r} is not one of {', '.join(KINDS)} / 字段类型无效")
+            raise DomainError(
+                source, f"{where}.kind: {kind!r} is not one of {', '.join(KINDS)} / 字段类型无效"
+            )
         values = tuple(str(v) for v in cfg.get("values") or slot.values)
         if kind in ("lookup", "choice") and not values:
-            raise DomainError(source, f"{where}: a {kind} field needs values (categorical slot or values:) / 缺少可选值")
+            raise DomainError(
+                source, f"{where}: a {kind} field needs values (categorical slot or values:) / 缺少可选值"
+            )
         label, label_en = _DEFAULT_LABELS.get(slot_name, (slot_name, slot_name))
         fields.append(
             FieldSpec(

@@ -48,7 +48,9 @@ def format_date(day: date) -> str:
 def _id_number(raw: Any, today: date) -> Verdict:
     check = validate_id_number(str(raw), today=today)
     if not check.valid:
-        return _reject(f"{check.error_zh}，请核对后重新输入", f"{check.error_en}; please check and enter it again")
+        return _reject(
+            f"{check.error_zh}，请核对后重新输入", f"{check.error_en}; please check and enter it again"
+        )
     # appointments and back offices use the 18-digit number; a valid old 15-digit one is upgraded
     return Verdict(True, check.upgraded_18 or check.normalized)
 
@@ -58,7 +60,9 @@ def _phone(raw: Any) -> Verdict:
     if not check.valid:
         return _reject(f"{check.error_zh}，请重新输入", f"{check.error_en}; please enter it again")
     if check.kind == "hotline":
-        return _reject("请留下您本人的手机或固定电话，而不是服务热线", "please give your own phone, not a hotline")
+        return _reject(
+            "请留下您本人的手机或固定电话，而不是服务热线", "please give your own phone, not a hotline"
+        )
     return Verdict(True, check.normalized)
 
 
@@ -87,7 +91,9 @@ def _working_day(
 ) -> Verdict:
     day = parse_day(raw)
     if day is None:
-        return _reject("没有听懂这个日期，请说具体哪一天，例如“12月3日”或“下周二”", "please give a specific day")
+        return _reject(
+            "没有听懂这个日期，请说具体哪一天，例如“12月3日”或“下周二”", "please give a specific day"
+        )
     earliest = calendar.next_working_day(today, inclusive=False)
     latest = today + timedelta(days=field.max_days_ahead)
     grain = (info or {}).get("grain", "day")
@@ -115,7 +121,9 @@ def _working_day(
             f"appointments can be made at most {field.max_days_ahead} days ahead",
         )
     if not calendar.covers(day):
-        return _reject("这个日期的节假日安排尚未公布，请选择更近的日期", "holidays for that year are not published yet")
+        return _reject(
+            "这个日期的节假日安排尚未公布，请选择更近的日期", "holidays for that year are not published yet"
+        )
     status = calendar.status(day)
     if not status.working:
         nxt = calendar.next_working_day(day)

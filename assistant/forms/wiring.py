@@ -36,7 +36,11 @@ def custom_action_names(domain: Domain, runner: CustomActionRunner) -> list[str]
     if known:
         return sorted(known)
     builtins = {a.name for a in builtin_actions()}
-    return [a for a in domain.actions if a not in builtins and a not in domain.forms and not a.startswith("utter_")]
+    return [
+        a
+        for a in domain.actions
+        if a not in builtins and a not in domain.forms and not a.startswith("utter_")
+    ]
 
 
 def build_forms_runtime(
@@ -49,7 +53,9 @@ def build_forms_runtime(
     custom_actions: CustomActionRunner | None = None,
 ) -> FormsRuntime:
     calendar = calendar or load_holiday_calendar()
-    runner = custom_actions or build_custom_actions(Path(project), load_endpoints(Path(project)), config.actions_package)
+    runner = custom_actions or build_custom_actions(
+        Path(project), load_endpoints(Path(project)), config.actions_package
+    )
     deps = FormDeps(submitter, calendar, runner, config.retry_pending_on_next_turn)
     actions: list[Action] = []
     if runner is not None:

@@ -45,7 +45,9 @@ RULE_BASED_PIPELINE = [
 
 
 def load_domain() -> Domain:
-    return Domain.from_dict(yaml.safe_load((FIXTURES / "domain.yml").read_text(encoding="utf-8")), "domain.yml")
+    return Domain.from_dict(
+        yaml.safe_load((FIXTURES / "domain.yml").read_text(encoding="utf-8")), "domain.yml"
+    )
 
 
 @lru_cache(maxsize=1)

@@ -44,7 +44,13 @@ def test_covers_2025_to_2027() -> None:
 
 def test_malformed_file_is_rejected() -> None:
     with pytest.raises(CalendarError, match="both holiday and workday"):
-        parse_holidays({2030: {"holidays": [{"name": "x", "from": "2030-01-01", "to": "2030-01-02"}],
-                               "workdays": ["2030-01-02"]}})
+        parse_holidays(
+            {
+                2030: {
+                    "holidays": [{"name": "x", "from": "2030-01-01", "to": "2030-01-02"}],
+                    "workdays": ["2030-01-02"],
+                }
+            }
+        )
     with pytest.raises(CalendarError, match="not a date"):
         parse_holidays({2030: {"workdays": ["soon"]}})

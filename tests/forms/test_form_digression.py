@@ -21,13 +21,22 @@ def knowledge_index() -> SearchIndex:
     id_guide = Citation("身份证换领补领指南", "补领", 1, None, None)
     passages = [
         Passage("faq-1", "faq", "居住证办理需要什么材料", guide, answer=ANSWER, faq_id=1),
-        Passage("faq-2", "faq", "身份证丢了怎么补办", id_guide, answer="携带户口簿到户籍所在地派出所补领。", faq_id=2),
+        Passage(
+            "faq-2",
+            "faq",
+            "身份证丢了怎么补办",
+            id_guide,
+            answer="携带户口簿到户籍所在地派出所补领。",
+            faq_id=2,
+        ),
     ]
     return build_index(passages, None, None, KnowledgeConfig(fusion_weights={"char": 1.0}))  # type: ignore[arg-type]
 
 
 def test_policy_question_mid_form_is_answered_then_the_same_field_is_asked_again(tmp_path: Path) -> None:
-    chat = Chat(build_agent(sqlite_store(tmp_path / "t.db"), UnconfiguredSubmitter(), knowledge=knowledge_index()))
+    chat = Chat(
+        build_agent(sqlite_store(tmp_path / "t.db"), UnconfiguredSubmitter(), knowledge=knowledge_index())
+    )
     chat.say("/residence_permit")
     chat.say("王五")
     assert chat.slots()["requested_slot"] == "phone"
@@ -48,7 +57,9 @@ def test_policy_question_mid_form_is_answered_then_the_same_field_is_asked_again
 
 
 def test_a_free_text_field_does_not_swallow_a_question(tmp_path: Path) -> None:
-    chat = Chat(build_agent(sqlite_store(tmp_path / "t.db"), UnconfiguredSubmitter(), knowledge=knowledge_index()))
+    chat = Chat(
+        build_agent(sqlite_store(tmp_path / "t.db"), UnconfiguredSubmitter(), knowledge=knowledge_index())
+    )
     chat.say("/residence_permit")
     chat.say("王五")
     chat.say("13912345678")

@@ -192,7 +192,11 @@ def test_failed_submission_keeps_the_data_and_retries(chat: Chat, backoffice: Ru
     assert chat.slots()["submission"]["attempts"] == 2
     reply = chat.text("好了吗")  # any next message retries automatically; this time the back office is up
     assert "YZ-20261127-0001" in reply
-    assert chat.slots()["submission"] == {"status": "submitted", "form": "id_card_appointment", "reference": "YZ-20261127-0001"}
+    assert chat.slots()["submission"] == {
+        "status": "submitted",
+        "form": "id_card_appointment",
+        "reference": "YZ-20261127-0001",
+    }
     assert len(backoffice.state.records) == 1
 
 
