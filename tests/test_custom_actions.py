@@ -116,7 +116,13 @@ def run(runner: CustomActionRunner, name: str, tracker: dict[str, Any]) -> Custo
 
 def test_in_process_discovers_both_kinds() -> None:
     names = InProcessActions.from_project(ROOT).names()
-    assert {"action_lookup_service_hall", "validate_residence_permit_application"} <= names
+    assert names == {
+        "action_lookup_service_hall",
+        "validate_residence_permit_application",
+        "validate_id_card_appointment",
+        "validate_social_security_card_loss_report",
+        "validate_housing_fund_withdrawal_appointment",
+    }
 
 
 def test_remote_lists_the_same_actions(action_server: str) -> None:
@@ -131,7 +137,7 @@ def test_plain_action_sets_a_slot_and_utters(runner: CustomActionRunner) -> None
             "event": "slot",
             "timestamp": None,
             "name": "service_hall",
-            "value": "青川区政务服务中心（青川路12号）",
+            "value": "青川区政务服务中心（青川区锦绣大道210号）",
         }
     ]
     assert "青川区政务服务中心" in result.responses[0]["text"]
@@ -168,6 +174,32 @@ def test_form_validation_rejects_another_city_with_a_reason(runner: CustomAction
     )
     assert [(e["name"], e["value"]) for e in result.events] == [("residence_address", None)]
     assert "云州市" in result.responses[0]["text"] and "杭州市" in result.responses[0]["text"]
+
+
+@pytest.mark.parametrize(
+    ("form", "slot", "value", "stored", "says"),
+    [
+        ("housing_fund_withdrawal_appointment", "amount", "20000", 20000.0, None),
+        ("housing_fund_withdrawal_appointment", "amount", -5, None, "大于0元"),
+        ("housing_fund_withdrawal_appointment", "amount", 2_000_000, None, "不超过100万元"),
+        ("social_security_card_loss_report", "loss_time", "2020-05-01T00:00:00+08:00", "2020-05-01", None),
+        ("social_security_card_loss_report", "loss_time", "2999-05-01T00:00:00+08:00", None, "不能晚于今天"),
+        ("social_security_card_loss_report", "loss_time", "上个月月底", "上个月月底", None),
+        ("id_card_appointment", "reason", "丢失补领", "丢失补领", "本人到场"),
+    ],
+)
+def test_other_demo_form_validations(
+    runner: CustomActionRunner, form: str, slot: str, value: Any, stored: Any, says: str | None
+) -> None:
+    domain = {**DOMAIN, "forms": {form: {"required_slots": [slot]}}}
+    result = asyncio.run(
+        runner.run(f"validate_{form}", tracker_json({}, str(value), tail_slots={slot: value}), domain)
+    )
+    assert [(e["name"], e["value"]) for e in result.events] == [(slot, stored)]
+    if says:
+        assert says in result.responses[0]["text"]
+    else:
+        assert result.responses == []
 
 
 def test_unknown_action_is_a_typed_error(runner: CustomActionRunner) -> None:
@@ -225,7 +257,7 @@ def test_agent_runs_a_plain_rasa_sdk_action(tmp_path: Path, runner: CustomAction
     chat.say("临江区滨江东路5号")
     replies = asyncio.run(chat.agent.execute(chat.conversation_id, "action_lookup_service_hall"))
     assert "临江区政务服务中心" in (replies[0].text or "")
-    assert chat.slots()["service_hall"] == "临江区政务服务中心（滨江东路3号）"
+    assert chat.slots()["service_hall"] == "临江区政务服务中心（临江区滨江路45号）"
 
 
 def test_agent_runs_the_form_validation_action(tmp_path: Path, runner: CustomActionRunner) -> None:
