@@ -147,6 +147,18 @@ class Agent:
         self._slot_defaults = domain.slot_defaults
 
     # --- public ------------------------------------------------------------------------------------------
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the project uses that the engine does not support, by name."""
+        return self.ensemble.warnings
+
+    def with_store(self, store: TrackerStore, locks: LockStore | None = None) -> Agent:
+        """The same engine over another store (e.g. an in-memory one for conversation tests)."""
+        return Agent(
+            self.domain, self.interpreter, self.ensemble, self.actions, store, self.nlg, self.knowledge,
+            self.clock, locks, self.config, self.slot_hooks, self.max_actions, self._cache_size,
+        )
+
     async def handle(self, message: UserMessage) -> list[BotReply]:
         async with self.locks.lock(message.conversation_id):
             turn = _Turn(self, self._load(message.conversation_id))

@@ -99,8 +99,9 @@ def default_registry() -> dict[str, PolicyFactory]:
 
 # the registry config names are looked up in; other packages add their policies here (e.g. "FormPolicy")
 POLICIES: dict[str, PolicyFactory] = default_registry()
-# always part of the engine; config.yml may list them to change their settings
-IMPLICIT_POLICIES = ("KnowledgePolicy", "FallbackLadderPolicy")
+# always part of the engine when registered; config.yml may list them to change their settings. FormPolicy is
+# here because a Rasa config never lists it (Rasa runs forms inside RulePolicy)
+IMPLICIT_POLICIES = ("FormPolicy", "KnowledgePolicy", "FallbackLadderPolicy")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import pytest
 from assistant.actions import ActionContext
 from assistant.agent import SHANGHAI, Agent, BotReply, UserMessage, build_agent, parse_payload
 from assistant.events import ActiveLoop, BotUttered, Event, Restarted, SessionStarted, SlotSet, UserUttered
+from assistant.policies import default_registry
 from assistant.store import SQLTrackerStore
 from knowledge.config import KnowledgeConfig
 from knowledge.embedders import make_embedder
@@ -82,6 +83,8 @@ def make_agent(project, interpreter, index, tmp_path, clock=None, store=None) ->
     return build_agent(
         project, interpreter, knowledge=index, store=store or SQLTrackerStore(f"sqlite:///{tmp_path / 't.db'}"),
         extra_actions=[TinyForm(), Broken()], clock=clock or Clock(), nlg_seed=3,
+        # the engine's own policies only: the forms package's FormPolicy is exercised in tests/forms
+        policy_registry=default_registry(),
     )
 
 
@@ -211,11 +214,12 @@ def test_conversations_run_concurrently_and_one_conversation_is_serialised(proje
     async def main() -> tuple[Agent, Agent]:
         arrived = {"c1": asyncio.Event(), "c2": asyncio.Event()}
         agent = build_agent(project, interpreter, knowledge=index, store=SQLTrackerStore(f"sqlite:///{tmp_path / 'c.db'}"),
-                            extra_actions=[TinyForm(), Rendezvous(arrived)], clock=Clock())
+                            extra_actions=[TinyForm(), Rendezvous(arrived)], clock=Clock(),
+                            policy_registry=default_registry())
         # would time out if the two conversations were serialised
         await asyncio.gather(agent.handle(UserMessage("c1", "是的")), agent.handle(UserMessage("c2", "是的")))
         serial = build_agent(project, interpreter, knowledge=index, store=SQLTrackerStore(f"sqlite:///{tmp_path / 's.db'}"),
-                             extra_actions=[TinyForm()], clock=Clock())
+                             extra_actions=[TinyForm()], clock=Clock(), policy_registry=default_registry())
         await asyncio.gather(*(serial.handle(UserMessage("c1", t)) for t in ["你好", "我的电话是13912345678", "再见"]))
         return agent, serial
 

@@ -21,6 +21,7 @@ from assistant.policies import (
     PolicyError,
     Prediction,
     build_policies,
+    default_registry,
 )
 from assistant.policies.fallback import FallbackLadderPolicy, failed_turns_before
 from assistant.policies.knowledge import KnowledgePolicy
@@ -191,7 +192,7 @@ def test_end_to_end_stories_are_reported(story_data):
 def test_build_from_config_reports_unsupported_by_name(domain, story_data):
     configs = [PolicyConfig(name="RulePolicy"), PolicyConfig(name="MemoizationPolicy", max_history=3),
                PolicyConfig(name="TEDPolicy", epochs=100), PolicyConfig(name="UnexpecTEDIntentPolicy")]
-    policies, warnings = build_policies(configs, PolicyBuildContext(domain, story_data))
+    policies, warnings = build_policies(configs, PolicyBuildContext(domain, story_data), default_registry())
     names = [p.name for p in policies]
     assert names[:2] == ["RulePolicy", "MemoizationPolicy"] and "KnowledgePolicy" in names
     assert any("TEDPolicy" in w for w in warnings) and any("UnexpecTEDIntentPolicy" in w for w in warnings)
