@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from nlu.intent import FALLBACK_DEFAULTS, INTENT_DEFAULTS, FallbackClassifier, I
 from nlu.normalize import normalize
 from nlu.tokenizer import GOV_DICT, make_segmenter, segment, split_at
 from nlu.training_data import AnnotatedEntity, TrainingData
+from nlu.types import Entity
 
 
 class ChineseNormalizer:
@@ -131,17 +132,19 @@ class JiebaTokenizer:
 class RuleExtractor:
     """One rule-based extractor from ``nlu.extractors`` as a pipeline component."""
 
-    def __init__(self, name: str, cls: type, settings: dict[str, Any], ctx: BuildContext) -> None:
+    def __init__(self, name: str, extractor: Any, settings: dict[str, Any],
+                 resolve: Callable[[list[Entity]], list[Entity]]) -> None:
         self.name = name
         self.settings = settings
-        self.extractor = cls(**settings)
-        self.timezone = ctx.timezone
+        self.extractor = extractor
+        self.resolve = resolve
 
     def process(self, message: Message) -> Message:
         found = self.extractor.extract(message.normalized, message.now)
         if not found:
             return message
-        return message.evolve(entities=(*message.entities, *found))
+        # one entity per stretch of text: an ID number beats the phone-like digits inside it
+        return message.evolve(entities=tuple(self.resolve([*message.entities, *found])))
 
     def to_disk(self, path: Path) -> dict[str, Any]:
         return dict(self.settings)
@@ -150,9 +153,9 @@ class RuleExtractor:
 class SynonymMapper:
     name = "EntitySynonymMapper"
 
-    def __init__(self, cls: type, settings: dict[str, Any]) -> None:
+    def __init__(self, mapper: Any, settings: dict[str, Any]) -> None:
         self.settings = settings
-        self.mapper = cls(**settings)
+        self.mapper = mapper
 
     def process(self, message: Message) -> Message:
         return message.evolve(entities=tuple(self.mapper.map(list(message.entities))))
@@ -191,9 +194,13 @@ def _rule_spec(name: str) -> ComponentSpec:
         if name not in mod.EXTRACTORS:
             raise PipelineError(f"rule extractor '{name}' is not available / 规则抽取器 '{name}' 不可用")
         merged = _from_training_data(name, settings, ctx.training_data)
+        try:
+            instance = mod.EXTRACTORS[name](**merged)
+        except (TypeError, ValueError) as err:
+            raise PipelineError(f"{name}: bad settings / 配置错误: {err}") from None
         if name == "EntitySynonymMapper":
-            return SynonymMapper(mod.EXTRACTORS[name], merged)
-        return RuleExtractor(name, mod.EXTRACTORS[name], merged, ctx)
+            return SynonymMapper(instance, merged)
+        return RuleExtractor(name, instance, merged, mod.resolve_overlaps)
 
     def loader(path: Path, settings: dict[str, Any], ctx: BuildContext) -> Component:
         return factory(settings, BuildContext(timezone=ctx.timezone))

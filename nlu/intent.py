@@ -55,14 +55,16 @@ class SparseFeaturizer:
         self.vocabulary = vocabulary or {}
         self.idf = idf if idf is not None else np.zeros(0, dtype=np.float32)
 
-    def _blocks(self, text: str, words: Sequence[str]) -> tuple[list[str], list[str]]:
+    def _blocks(self, text: str, words: Sequence[str]) -> tuple[list[str], ...]:
         return char_ngrams(text, *self.char_range), word_ngrams(words)
+
+    def _weights(self) -> tuple[float, ...]:
+        return self.char_weight, self.word_weight
 
     def fit(self, docs: Sequence[tuple[str, Sequence[str]]]) -> SparseFeaturizer:
         df: Counter[str] = Counter()
         for text, words in docs:
-            chars, grams = self._blocks(text, words)
-            df.update(set(chars) | set(grams))
+            df.update({g for block in self._blocks(text, words) for g in block})
         terms = sorted(df)
         self.vocabulary = {t: i for i, t in enumerate(terms)}
         n = len(docs)
@@ -76,7 +78,7 @@ class SparseFeaturizer:
     def transform_one(self, text: str, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         indices: list[int] = []
         values: list[float] = []
-        for block, weight in zip(self._blocks(text, words), (self.char_weight, self.word_weight), strict=True):
+        for block, weight in zip(self._blocks(text, words), self._weights(), strict=True):
             counts = Counter(g for g in block if g in self.vocabulary)
             if not counts:
                 continue
@@ -212,7 +214,7 @@ INTENT_DEFAULTS: dict[str, Any] = {
     "char_weight": 1.0,
     "word_weight": 1.0,
     "dense_features": True,
-    "dense_weight": 1.0,
+    "dense_weight": 2.0,
     "C": 20.0,
     "max_iter": 2000,
     "ranking_length": 10,

@@ -163,3 +163,52 @@ def test_rasa_names_map_or_are_reported() -> None:
 def test_requires_checked() -> None:
     with pytest.raises(PipelineError, match="IntentClassifier"):
         default_registry().resolve([("IntentClassifier", {})])
+
+
+FULL_DATA = """version: "3.1"
+nlu:
+- intent: leave_phone
+  examples: |
+    - 我的电话是[13800138000](phone)
+    - 打[13912345678](phone)找我
+    - 联系方式[18611112222](phone)
+    - 手机号[15000000001](phone)，回电
+- intent: ask_district
+  examples: |
+    - 我住在[海淀区](district)
+    - [朝阳区](district)怎么走
+    - 去[东城区](district)办
+    - 订单SB12345678怎么查
+- synonym: 社会保险
+  examples: |
+    - 社保
+- regex: order_number
+  examples: |
+    - SB\\d{8}
+- lookup: service
+  examples: |
+    - 社保
+    - 公积金
+"""
+
+
+def test_full_pipeline_rules_and_crf_do_not_duplicate(encoder: Encoder) -> None:
+    pipeline = [
+        ComponentConfig(name="ChineseNormalizer"),
+        ComponentConfig(name="JiebaTokenizer"),
+        ComponentConfig(name="PhoneExtractor"),
+        ComponentConfig(name="RegexEntityExtractor"),
+        ComponentConfig(name="LookupEntityExtractor"),
+        ComponentConfig(name="CRFEntityExtractor"),
+        ComponentConfig(name="EntitySynonymMapper"),
+        ComponentConfig(name="IntentClassifier"),
+    ]
+    interp = train_interpreter(parse_training_data(FULL_DATA), pipeline, encoder_factory=lambda: encoder)
+    result = interp.parse("电话 138-0013-8000，住海淀区，社保订单SB87654321", NOW)
+    phones = [e for e in result.entities if e.entity == "phone"]
+    assert len(phones) == 1 and phones[0].extractor == "PhoneExtractor"  # the CRF's guess was dropped
+    by_type = {e.entity: e for e in result.entities}
+    assert by_type["order_number"].text == "SB87654321"  # regex from nlu.yml
+    assert by_type["service"].value == "社会保险"  # lookup from nlu.yml, then synonym
+    spans = sorted((e.start, e.end) for e in result.entities)
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
