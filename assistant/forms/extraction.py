@@ -73,7 +73,7 @@ def extract(
             out.candidates[slot] = Candidate(
                 value, from_text=isinstance(value, str) and value.strip() == text.strip()
             )
-    for e in message.get("entities") or []:
+    for e in _joined_times(list(message.get("entities") or [])):
         name = str(e.get("entity"))
         direct = form.field(name)  # a button payload /inform{"district": "云湖区"} names the slot itself
         target = direct or (
@@ -97,7 +97,9 @@ def extract(
         if f.slot == requested or any(len(k) >= 2 and k in key for k in f.synonyms):
             value = match_value(f, text)
             if value is not None:
-                out.candidates[f.slot] = Candidate(value, incidental=f.slot != requested)
+                # the whole message being a district is an answer, not a passing mention
+                incidental = f.slot != requested and key not in f.synonyms
+                out.candidates[f.slot] = Candidate(value, incidental=incidental)
     req = form.field(requested) if requested else None
     if req is not None and req.slot not in out.candidates and req.slot not in out.rejected:
         if req.kind == "choice":
@@ -117,6 +119,28 @@ def extract(
         # "我叫张三，电话139…": the whole message is not the answer to a free-text field
         for slot in [s for s, c in out.candidates.items() if c.from_text]:
             del out.candidates[slot]
+    return out
+
+
+def _joined_times(entities: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """ "12月3日9点半" arrives as a day and a time of day: one appointment, the day's date at that time."""
+    out: list[Mapping[str, Any]] = []
+    for e in entities:
+        prev = out[-1] if out else None
+        info = e.get("additional_info") or {}
+        if (
+            prev is not None
+            and e.get("entity") == prev.get("entity") == "time"
+            and (prev.get("additional_info") or {}).get("grain") == "day"
+            and info.get("grain") in ("hour", "minute")
+            and isinstance(prev.get("value"), str)
+            and isinstance(e.get("value"), str)
+            and e.get("start", 0) - prev.get("end", 0) <= 1
+        ):
+            day, clock = prev["value"][:10], e["value"][10:]
+            out[-1] = {**e, "value": day + clock, "start": prev.get("start")}
+            continue
+        out.append(e)
     return out
 
 

@@ -22,7 +22,10 @@ def display(field: FieldSpec, value: Any) -> str:
         return mask_phone(str(value))
     if field.kind == "working_day":
         day = parse_day(value)
-        return format_date(day) if day else str(value)
+        if day is None:
+            return str(value)
+        clock = str(value)[10:].strip()  # "2026-12-02 09:00-12:00" -> "09:00-12:00"
+        return f"{format_date(day)} {clock}" if clock else format_date(day)
     return str(value)
 
 

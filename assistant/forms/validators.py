@@ -67,23 +67,43 @@ def _phone(raw: Any) -> Verdict:
 
 
 def parse_day(raw: Any) -> date | None:
-    """A date from a time entity's value (ISO datetime, Asia/Shanghai) or from a button payload (ISO date)."""
+    """A date from a time entity's value (ISO datetime, Asia/Shanghai), a button payload (ISO date) or a stored
+    appointment ("2026-12-02 09:00")."""
     if isinstance(raw, datetime):
         return raw.astimezone(SHANGHAI).date() if raw.tzinfo else raw.date()
     if isinstance(raw, date):
         return raw
     text = str(raw or "").strip()
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        m = re.fullmatch(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?", text)
-        if not m:
-            return None
+    if "T" in text:
         try:
-            return date(int(m[1]), int(m[2]), int(m[3]))
+            moment = datetime.fromisoformat(text)
         except ValueError:
             return None
-    return moment.astimezone(SHANGHAI).date() if moment.tzinfo else moment.date()
+        return moment.astimezone(SHANGHAI).date() if moment.tzinfo else moment.date()
+    m = re.match(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?", text)
+    if not m:
+        return None
+    try:
+        return date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError:
+        return None
+
+
+def time_of_day(raw: Any, info: Mapping[str, Any] | None) -> str | None:
+    """ "09:00" or "09:00-12:00" (上午) when the citizen named a time, not just a day."""
+    if (info or {}).get("grain") not in ("hour", "minute", "second"):
+        return None
+    try:
+        start = datetime.fromisoformat(str(raw))
+    except ValueError:
+        return None
+    end = (info or {}).get("to")
+    if end:
+        try:
+            return f"{start:%H:%M}-{datetime.fromisoformat(str(end)):%H:%M}"
+        except ValueError:
+            pass
+    return f"{start:%H:%M}"
 
 
 def _working_day(
@@ -97,7 +117,7 @@ def _working_day(
     earliest = calendar.next_working_day(today, inclusive=False)
     latest = today + timedelta(days=field.max_days_ahead)
     grain = (info or {}).get("grain", "day")
-    if grain != "day":
+    if grain in ("week", "month", "year"):
         # "下周" / "下个月": a span, not a day; offer its first working day that can be booked
         start = max(day, earliest)
         if start > latest or not calendar.covers(start):
@@ -132,7 +152,8 @@ def _working_day(
             f"{day.isoformat()} is {status.reason_en}; the next working day is {nxt.isoformat()}",
             (nxt.isoformat(),),
         )
-    return Verdict(True, day.isoformat())
+    clock = time_of_day(raw, info)
+    return Verdict(True, f"{day.isoformat()} {clock}" if clock else day.isoformat())
 
 
 def match_value(field: FieldSpec, raw: Any) -> str | None:

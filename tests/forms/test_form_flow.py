@@ -236,3 +236,20 @@ def test_digression_without_knowledge_is_rejected_and_the_form_asks_again(chat: 
     assert tracker.slots["requested_slot"] == "id_number" and tracker.active_loop == "id_card_appointment"
     # the question was not taken as the answer to a field
     assert not any(isinstance(e, SlotSet) and e.value == "身份证办理要多少钱？" for e in tracker.events)
+
+
+def test_a_day_and_a_time_of_day_make_one_appointment(chat: Chat) -> None:
+    chat.say("/id_card_renewal")
+    chat.say(f"我叫张三，电话13912345678，身份证{ID}")
+    chat.say("12月3日9点半")  # two time expressions: the day, then the time on that day
+    assert chat.slots()["appointment_date"] == "2026-12-03 09:30"
+    chat.say("日期改成下周三上午")
+    assert chat.slots()["appointment_date"] == "2026-12-02 09:00-12:00"
+
+
+def test_a_district_given_while_another_field_is_asked_fills_the_district(chat: Chat) -> None:
+    chat.say("/id_card_renewal")
+    chat.say("张三")
+    chat.say("临江区")
+    slots = chat.slots()
+    assert slots["district"] == "临江区" and slots["requested_slot"] == "id_number"
