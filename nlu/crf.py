@@ -7,6 +7,7 @@ an entity a rule already found is dropped, so an ID number or a phone is never r
 from __future__ import annotations
 
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,8 @@ class CRFEntityExtractor:
         self.settings = settings
         self.model: bytes = b""
         self.lookup: dict[str, str] = {}
-        self._tagger: pycrfsuite.Tagger | None = None
+        # a crfsuite Tagger keeps the last sentence it tagged (``marginal`` reads it): one per thread
+        self._local = threading.local()
 
     def train(self, examples: Sequence[TrainExample], data: TrainingData, ctx: BuildContext) -> None:
         self.lookup = {el: t.name for t in data.lookup_tables for el in t.elements}
@@ -121,16 +123,17 @@ class CRFEntityExtractor:
             path = Path(tmp) / "crf.model"
             trainer.train(str(path))
             self.model = path.read_bytes()
-        self._tagger = None
+        self._local = threading.local()
 
     def _get_tagger(self) -> pycrfsuite.Tagger | None:
         if not self.model:
             return None
-        if self._tagger is None:
+        tagger = getattr(self._local, "tagger", None)
+        if tagger is None:
             tagger = pycrfsuite.Tagger()
             tagger.open_inmemory(self.model)
-            self._tagger = tagger
-        return self._tagger
+            self._local.tagger = tagger
+        return tagger
 
     def process(self, message: Message) -> Message:
         tagger = self._get_tagger()

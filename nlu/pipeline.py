@@ -41,7 +41,8 @@ def use_encoder() -> Encoder:
 
 @dataclass
 class Interpreter:
-    """A trained (or loaded) pipeline. ``parse`` is safe to call from many threads; nothing mutates."""
+    """A trained (or loaded) pipeline. ``parse`` may be called from several threads: components keep no
+    per-call state (the CRF keeps one tagger per thread)."""
 
     components: list[tuple[ComponentSpec, Component]]
     context: BuildContext
@@ -75,9 +76,17 @@ class Interpreter:
 
     @classmethod
     def load(cls, path: Any) -> Interpreter:
+        """A trained artefact directory (``models/nlu-...``); needs no training data."""
         from nlu.persistence import load_interpreter
 
         return load_interpreter(path)
+
+    @classmethod
+    def load_latest(cls, project_dir: Any) -> Interpreter:
+        """The newest artefact in ``project_dir/models``; ``ModelNotFoundError`` if there is none."""
+        from nlu.persistence import load_latest
+
+        return load_latest(project_dir)
 
 
 def config_entries(pipeline: Sequence[ComponentConfig]) -> list[tuple[str, dict[str, Any]]]:

@@ -212,3 +212,13 @@ def test_full_pipeline_rules_and_crf_do_not_duplicate(encoder: Encoder) -> None:
     assert by_type["service"].value == "社会保险"  # lookup from nlu.yml, then synonym
     spans = sorted((e.start, e.end) for e in result.entities)
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+
+
+def test_parse_from_several_threads_matches_sequential(interpreter: Interpreter) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = ["我在海淀区想取公积金", "你好", "我要在朝阳区换身份证", "转人工"] * 5
+    expected = [interpreter.parse(t, NOW) for t in texts]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(lambda t: interpreter.parse(t, NOW), texts))
+    assert got == expected
