@@ -25,6 +25,8 @@ from assistant.events import (
     ActiveLoop,
     BotUttered,
     Event,
+    Restarted,
+    SessionStarted,
     SlotSet,
     UserUttered,
     event_from_dict,
@@ -151,6 +153,21 @@ def _message_fills(tracker: Tracker) -> tuple[dict[str, Any], dict[str, Any]]:
     return fills, {k: before.get(k) for k in fills}
 
 
+def interrupted_form(tracker: Tracker) -> str | None:
+    """The form a new session cut off (the citizen came back after the session expired): it was never
+    finished, cancelled or paused, so "继续" should pick it up like a paused one."""
+    loop: str | None = None
+    cut = False
+    for e in tracker.events:
+        if isinstance(e, ActiveLoop):
+            loop, cut = e.name, False
+        elif isinstance(e, Restarted):
+            loop, cut = None, False
+        elif isinstance(e, SessionStarted) and loop is not None:
+            cut = True
+    return loop if cut and tracker.active_loop is None else None
+
+
 class FormAction:
     def __init__(self, form: FormSpec, deps: FormDeps) -> None:
         self.form = form
@@ -178,7 +195,7 @@ class FormAction:
     # --- activation and re-asking ---------------------------------------------------------------------
     async def _activate(self, step: _Step, fills: Mapping[str, Any]) -> None:
         step.loop.append(ActiveLoop(self.name))
-        if step.slots.get(PAUSED_SLOT) == self.name:
+        if step.slots.get(PAUSED_SLOT) == self.name or interrupted_form(step.ctx.tracker) == self.name:
             step.set(PAUSED_SLOT, None)
             step.say(f"好的，我们继续办理{self.form.title}。")
             await self._reask(step, resumed=True)

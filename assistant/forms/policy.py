@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.domain import Domain
-from assistant.forms.action import PAUSED_SLOT
+from assistant.forms.action import PAUSED_SLOT, interrupted_form
 from assistant.forms.control import Control, detect
 from assistant.forms.spec import FormSpec, form_spec
 from assistant.policies import Policy, PolicyBuildContext, Prediction, check_settings
@@ -50,7 +50,7 @@ class FormPolicy:
         message = tracker.latest_message
         intent = (message.get("intent") or {}).get("name")
         confidence = float((message.get("intent") or {}).get("confidence") or 0.0)
-        paused = tracker.get_slot(PAUSED_SLOT)
+        paused = tracker.get_slot(PAUSED_SLOT) or interrupted_form(tracker)
         if paused in self.forms:
             controls = detect(str(message.get("text") or ""), intent, confidence)
             if Control.RESUME in controls or intent in self.forms[paused].trigger_intents:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from form_harness import Chat, build_agent, sqlite_store
+from form_harness import NOW, Chat, build_agent, sqlite_store
 
-from assistant.events import ActionExecutionRejected, SlotSet
+from assistant.events import ActionExecutionRejected, SessionStarted, SlotSet
 from assistant.forms.config import FormsConfig, SubmissionConfig
+from assistant.forms.submission import UnconfiguredSubmitter
 from connectors.backoffice_demo import BackOfficeState, RunningBackOffice, serve_in_thread
 from connectors.submission import HttpSubmitter
 
@@ -253,3 +254,16 @@ def test_a_district_given_while_another_field_is_asked_fills_the_district(chat: 
     chat.say("临江区")
     slots = chat.slots()
     assert slots["district"] == "临江区" and slots["requested_slot"] == "id_number"
+
+
+def test_continue_after_the_session_expired_resumes_the_form(tmp_path: Path) -> None:
+    clock = [NOW]
+    chat = Chat(build_agent(sqlite_store(tmp_path / "t.db"), UnconfiguredSubmitter(), clock=lambda: clock[0]))
+    chat.say("/id_card_renewal")
+    chat.say("张三")
+    clock[0] = NOW + timedelta(hours=3)  # the demo session expires after 60 minutes
+    reply = chat.text("继续")
+    tracker = chat.tracker()
+    assert any(isinstance(e, SessionStarted) for e in tracker.events)
+    assert tracker.active_loop == "id_card_appointment"
+    assert "身份证号" in reply and tracker.slots["applicant_name"] == "张三"
