@@ -42,22 +42,10 @@ def _author(by: str | None) -> str:
 
 
 def build_service(project: Path, *, with_embedder: bool = True):  # noqa: ANN201 - lazy import of the type
-    """The knowledge service of a project: its database (migrated), embedder and index folder."""
-    from knowledge.db import make_engine, make_session_factory, migrate, resolve_url
-    from knowledge.service import KnowledgeService
+    from knowledge.service import open_knowledge
 
     config = load_config(project)
-    url = resolve_url(config.database.url, project)
-    migrate(url)
-    embedder = None
-    if with_embedder:
-        from knowledge.embedders import make_embedder
-
-        embedder = make_embedder(config.knowledge, project)
-    index_root = Path(config.knowledge.index_dir)
-    if not index_root.is_absolute():
-        index_root = project / index_root
-    return KnowledgeService(make_session_factory(make_engine(url)), embedder, config.knowledge, index_root)
+    return open_knowledge(config.database.url, config.knowledge, project, with_embedder=with_embedder)
 
 
 def _print_report(report: object) -> None:

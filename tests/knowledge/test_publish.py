@@ -167,3 +167,16 @@ def test_searches_during_publish_always_see_a_complete_index(service: KnowledgeS
     assert answers[0] == OLD_ANSWER and answers[-1] == new_answer
     # once the new index is live, no search falls back to the old one
     assert OLD_ANSWER not in answers[answers.index(new_answer) :]
+
+
+def test_seed_imports_and_publishes_only_into_an_empty_knowledge_base(tmp_path: Path) -> None:
+    from knowledge.service import seed_if_empty
+
+    fresh = make_service(tmp_path / "fresh")
+    content = write_demo_files(tmp_path / "content")
+    assert seed_if_empty(fresh, [tmp_path / "missing"]) is None
+    first = seed_if_empty(fresh, content)
+    assert first is not None and first.status == "live" and first.created_by == "seed"
+    assert fresh.search(QUESTION, record=False).answer == OLD_ANSWER
+    assert seed_if_empty(fresh, content) is None  # the database is the truth from then on
+    assert len(fresh.versions()) == 1

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from knowledge.db import Chunk, make_engine, make_session_factory, migrate, resolve_url
@@ -222,3 +227,59 @@ def test_unanswered_questions_merge_by_normalised_text(sessions: sessionmaker[Se
     with sessions() as s:
         assert [r.normalized for r in list_unanswered(s)] == ["abc补贴"]
         assert len(list_unanswered(s, include_handled=True)) == 2
+
+
+# ---- the same store on PostgreSQL (CI starts one; a developer machine without it skips) -------------------
+
+PG_ADMIN_URL = os.environ.get(
+    "GOV_ASSISTANT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture()
+def pg_url() -> Iterator[str]:
+    try:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        conn = admin.connect()
+    except (OperationalError, ImportError) as err:
+        if os.environ.get("GOV_ASSISTANT_REQUIRE_SERVICES"):
+            raise
+        pytest.skip(f"PostgreSQL not reachable: {err}")
+    name = f"kb_test_{uuid.uuid4().hex[:12]}"
+    conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.close()
+        admin.dispose()
+
+
+def test_the_store_and_a_publish_work_on_postgresql(pg_url: str, tmp_path: Path) -> None:
+    from kb_fixture_files import TEST_CONFIG, test_embedder, write_demo_files
+
+    from knowledge.service import KnowledgeService
+
+    migrate(pg_url)
+    migrate(pg_url)
+    engine = make_engine(pg_url)
+    try:
+        service = KnowledgeService(
+            make_session_factory(engine), test_embedder(), TEST_CONFIG, tmp_path / "index"
+        )
+        report = service.import_paths(write_demo_files(tmp_path / "src"), "alice")
+        assert report.totals == {"created": 4, "updated": 0, "duplicate": 0}
+        assert service.import_paths(write_demo_files(tmp_path / "src"), "alice").totals["duplicate"] == 4
+        service.publish("alice")
+        result = service.search("社保卡在哪里办？", record=False)
+        assert result.answered and result.citations
+        with service.session_factory() as s, s.begin():
+            passages = published_passages(s)
+            assert {p.tags for p in passages if p.kind == "chunk"} == {("身份证", "户政")}  # JSON round trip
+            assert list_documents(s, tag="户政")[1] == 1
+            record_unanswered(s, "護照怎麼辦", ["faq:1:0"])
+            record_unanswered(s, "护照怎么办", [])
+        with service.session_factory() as s:
+            assert [(r.normalized, r.count) for r in list_unanswered(s)] == [("护照怎么办", 2)]
+    finally:
+        engine.dispose()
