@@ -137,6 +137,22 @@ class InProcessActions:
     def names(self) -> frozenset[str]:
         return frozenset(self._actions)
 
+    def wants_validation(self, action_name: str, slots: frozenset[str]) -> bool:
+        """Whether a ``validate_<form>`` action would do anything for these slots: it validates or extracts
+        one of them, or decides the form's slots itself. Calling it otherwise only costs time."""
+        from rasa_sdk.forms import FormValidationAction
+
+        action = self._actions.get(action_name)
+        if action is None:
+            return False
+        cls = type(action)
+        if cls.required_slots is not FormValidationAction.required_slots:
+            return True
+        methods = set(dir(cls))
+        if any(m.startswith("extract_") for m in methods):
+            return True
+        return any(f"validate_{s.replace('-', '_')}" in methods for s in slots)
+
     async def run(self, action_name: str, tracker: JsonDict, domain: JsonDict) -> CustomActionResult:
         from rasa_sdk import Tracker
         from rasa_sdk.executor import ActionExecutor, CollectingDispatcher

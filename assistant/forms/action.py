@@ -374,6 +374,9 @@ class FormAction:
         known = runner.names() if runner is not None else frozenset()
         if runner is None or not step.updated or name not in (known or step.ctx.domain.actions):
             return []
+        wants = getattr(runner, "wants_validation", None)
+        if wants is not None and not wants(name, frozenset(step.updated)):
+            return []
         tracker = step.ctx.tracker
         data = tracker.to_rasa_json()
         data["slots"] = dict(step.slots)
