@@ -11,7 +11,7 @@ import json
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -145,6 +145,9 @@ class Agent:
         self._cache: OrderedDict[str, tuple[Tracker, int]] = OrderedDict()
         self._cache_size = cache_size
         self._slot_defaults = domain.slot_defaults
+        # run for each message kept while a human holds the conversation (the handoff package relays it and may
+        # answer, e.g. a cancel while queued); each returns events to append
+        self.paused_hooks: list[Callable[[Tracker], Awaitable[list[Event]]]] = []
 
     # --- public ------------------------------------------------------------------------------------------
     @property
@@ -225,17 +228,20 @@ class _Turn:
         if self.tracker.paused:
             # a staff member holds the conversation: keep the message, the handoff package relays it
             self.persist([self.user_event(message, None)])
+            for hook in self.agent.paused_hooks:
+                self.persist(await hook(self.tracker))
             return
         parse_data = self.parse(message)
-        self.persist([self.user_event(message, parse_data)])
-        slot_events: list[Event] = list(extract_slot_events(self.agent.domain, self.tracker))
-        staged = self.tracker.with_events(slot_events)
+        user = self.user_event(message, parse_data)
+        staged = self.tracker.with_events([user])
+        slot_events: list[Event] = list(extract_slot_events(self.agent.domain, staged))
+        staged = staged.with_events(slot_events)
         for hook in self.agent.slot_hooks:
             extra = hook(self.agent.domain, staged)
             staged = staged.with_events(extra)
             slot_events += extra
-        if slot_events:
-            self.persist(slot_events)
+        # the message and what it fills are committed together, before any action runs
+        self.persist([user, *slot_events])
         await self.predict_loop()
 
     def user_event(self, message: UserMessage, parse_data: dict[str, Any] | None) -> UserUttered:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,6 +24,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    insert,
     select,
 )
 from sqlalchemy.engine import Engine
@@ -106,9 +108,13 @@ def make_engine(url: str, base_dir: Path | None = None) -> Engine:
 
 
 class SQLTrackerStore:
-    def __init__(self, url: str | Engine, base_dir: Path | None = None, retries: int = 5) -> None:
+    def __init__(
+        self, url: str | Engine, base_dir: Path | None = None, retries: int = 5, tail_cache: int = 100_000
+    ) -> None:
         self._engine = url if isinstance(url, Engine) else make_engine(url, base_dir)
         self._retries = retries
+        self._tails: OrderedDict[str, int] = OrderedDict()
+        self._tail_cache = tail_cache
         _Base.metadata.create_all(self._engine, tables=[EventRow.__table__])  # type: ignore[list-item]
 
     @property
@@ -119,54 +125,67 @@ class SQLTrackerStore:
         return self.load_after(conversation_id, 0)[0]
 
     def load_after(self, conversation_id: str, seq: int) -> tuple[tuple[Event, ...], int]:
-        with Session(self._engine) as session:
-            rows = session.execute(
-                select(EventRow.seq, EventRow.payload)
-                .where(EventRow.conversation_id == conversation_id, EventRow.seq > seq)
-                .order_by(EventRow.seq)
+        table = EventRow.__table__
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(table.c.seq, table.c.payload)
+                .where(table.c.conversation_id == conversation_id, table.c.seq > seq)
+                .order_by(table.c.seq)
             ).all()
         if not rows:
-            return (), seq if seq else self._latest_seq(conversation_id)
+            latest = seq if seq else self._latest_seq(conversation_id)
+            self._remember_tail(conversation_id, latest)
+            return (), latest
+        self._remember_tail(conversation_id, rows[-1].seq)
         return tuple(event_from_dict(r.payload) for r in rows), rows[-1].seq
 
     def _latest_seq(self, conversation_id: str) -> int:
-        with Session(self._engine) as session:
-            latest = session.scalar(
-                select(func.max(EventRow.seq)).where(EventRow.conversation_id == conversation_id)
-            )
+        table = EventRow.__table__
+        with self._engine.connect() as conn:
+            latest = conn.scalar(select(func.max(table.c.seq)).where(table.c.conversation_id == conversation_id))
         return int(latest or 0)
+
+    def _remember_tail(self, conversation_id: str, seq: int) -> None:
+        self._tails[conversation_id] = seq
+        self._tails.move_to_end(conversation_id)
+        while len(self._tails) > self._tail_cache:
+            self._tails.popitem(last=False)
 
     def append(self, conversation_id: str, events: Sequence[Event]) -> int:
         if not events:
             return self._latest_seq(conversation_id)
         payloads = [event_to_dict(e) for e in events]
+        # the last sequence number this process saw is only a hint: another replica may have written since,
+        # in which case the unique constraint refuses the rows and we read the real tail and retry
+        hint = self._tails.get(conversation_id)
         for attempt in range(self._retries):
+            start = hint if hint is not None else self._latest_seq(conversation_id)
             try:
-                return self._append_once(conversation_id, payloads)
+                seq = self._insert(conversation_id, start, payloads)
             except IntegrityError:
-                # another replica appended the same sequence number first: read the new tail and retry
                 if attempt == self._retries - 1:
                     raise
+                hint = None
+                continue
+            self._remember_tail(conversation_id, seq)
+            return seq
         raise AssertionError("unreachable")
 
-    def _append_once(self, conversation_id: str, payloads: Iterable[dict[str, Any]]) -> int:
-        with Session(self._engine) as session, session.begin():
-            latest = session.scalar(
-                select(func.max(EventRow.seq)).where(EventRow.conversation_id == conversation_id)
-            )
-            seq = int(latest or 0)
-            for p in payloads:
-                seq += 1
-                session.add(
-                    EventRow(
-                        conversation_id=conversation_id,
-                        seq=seq,
-                        type=p["event"],
-                        timestamp=float(p.get("timestamp") or 0.0),
-                        payload=p,
-                    )
-                )
-        return seq
+    def _insert(self, conversation_id: str, start: int, payloads: list[dict[str, Any]]) -> int:
+        rows = [
+            {
+                "conversation_id": conversation_id,
+                "seq": start + i,
+                "type": p["event"],
+                "timestamp": float(p.get("timestamp") or 0.0),
+                "payload": p,
+            }
+            for i, p in enumerate(payloads, start=1)
+        ]
+        # one transaction per append: committed (durable in WAL) before the engine goes on
+        with self._engine.begin() as conn:
+            conn.execute(insert(EventRow.__table__), rows)
+        return start + len(rows)
 
     def conversations(self) -> list[str]:
         with Session(self._engine) as session:

@@ -7,7 +7,7 @@ those first (as Rasa's ``applied_events`` does) and then folds ``apply`` over wh
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
 from typing import Any
@@ -62,41 +62,52 @@ def _reset(state: DialogueState) -> DialogueState:
     return DialogueState(slot_defaults=state.slot_defaults, slots=state.slot_defaults)
 
 
+def _evolve(state: DialogueState, **changes: Any) -> DialogueState:
+    # dataclasses.replace re-runs __init__ and dominates a turn's cost; a frozen copy with changes is enough
+    new = object.__new__(DialogueState)
+    new.__dict__.update(state.__dict__)
+    new.__dict__.update(changes)
+    return new
+
+
 def apply(state: DialogueState, event: Event) -> DialogueState:
     """The state after ``event``. Pure: ``state`` is never changed."""
-    s = replace(state, latest_event_time=event.timestamp)
+    s = state
+    ts = event.timestamp
     if isinstance(event, UserUttered):
         message = dict(event.parse_data)
         message.setdefault("text", event.text)
-        return replace(s, latest_message=MappingProxyType(message), latest_input_channel=event.input_channel)
+        return _evolve(s, latest_message=MappingProxyType(message), latest_input_channel=event.input_channel,
+                       latest_event_time=ts)
     if isinstance(event, ActionExecuted):
         rejected = False if event.action_name == s.active_loop else s.loop_rejected
         followup = None if event.action_name == s.followup_action else s.followup_action
-        return replace(s, latest_action_name=event.action_name, loop_rejected=rejected, followup_action=followup)
+        return _evolve(s, latest_action_name=event.action_name, loop_rejected=rejected, followup_action=followup,
+                       latest_event_time=ts)
     if isinstance(event, SlotSet):
         slots = dict(s.slots)
         slots[event.key] = event.value
-        return replace(s, slots=MappingProxyType(slots))
+        return _evolve(s, slots=MappingProxyType(slots), latest_event_time=ts)
     if isinstance(event, ActiveLoop):
-        return replace(s, active_loop=event.name, loop_interrupted=False, loop_rejected=False)
+        return _evolve(s, active_loop=event.name, loop_interrupted=False, loop_rejected=False, latest_event_time=ts)
     if isinstance(event, LoopInterrupted):
-        return replace(s, loop_interrupted=event.is_interrupted)
+        return _evolve(s, loop_interrupted=event.is_interrupted, latest_event_time=ts)
     if isinstance(event, ActionExecutionRejected):
-        return replace(s, loop_rejected=s.loop_rejected or event.action_name == s.active_loop)
+        return _evolve(s, loop_rejected=s.loop_rejected or event.action_name == s.active_loop, latest_event_time=ts)
     if isinstance(event, FollowupAction):
-        return replace(s, followup_action=event.name)
+        return _evolve(s, followup_action=event.name, latest_event_time=ts)
     if isinstance(event, BotUttered):
-        return replace(s, latest_bot_text=event.text)
+        return _evolve(s, latest_bot_text=event.text, latest_event_time=ts)
     if isinstance(event, (Restarted, SessionStarted)):
-        return replace(_reset(s), latest_event_time=event.timestamp)
+        return _evolve(_reset(s), latest_event_time=ts)
     if isinstance(event, AllSlotsReset):
-        return replace(s, slots=s.slot_defaults)
+        return _evolve(s, slots=s.slot_defaults, latest_event_time=ts)
     if isinstance(event, CustomEvent):
         if event.name == "pause":
-            return replace(s, paused=True)
+            return _evolve(s, paused=True, latest_event_time=ts)
         if event.name == "resume":
-            return replace(s, paused=False)
-    return s
+            return _evolve(s, paused=False, latest_event_time=ts)
+    return _evolve(s, latest_event_time=ts)
 
 
 def applied_events(events: Iterable[Event]) -> list[Event]:
@@ -140,6 +151,12 @@ class Tracker:
     slot_defaults: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False)
     # a state already folded by ``with_events``; computed lazily otherwise
     precomputed: DialogueState | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def derived(self) -> dict[str, Any]:
+        """Memo for views other modules compute from these events (e.g. the policies' turn view), so each is
+        computed once per tracker however many policies ask."""
+        return {}
 
     @cached_property
     def state(self) -> DialogueState:

@@ -48,7 +48,15 @@ def _user_move(event: UserUttered, domain: Domain) -> Move:
 
 
 def turn_view(tracker: Tracker, domain: Domain) -> TurnView:
-    """Moves since the latest session start or restart."""
+    """Moves since the latest session start or restart (computed once per tracker)."""
+    key = ("turn_view", id(domain))
+    view = tracker.derived.get(key)
+    if view is None:
+        view = tracker.derived[key] = _turn_view(tracker, domain)
+    return view
+
+
+def _turn_view(tracker: Tracker, domain: Domain) -> TurnView:
     events = applied_events(tracker.events)
     state = DialogueState.initial(tracker.slot_defaults)
     before: DialogueState | None = None
