@@ -54,6 +54,11 @@ INTERNAL_SLOTS = (PHASE_SLOT, SKIPPED_SLOT, PAUSED_SLOT, PENDING_SLOT, REFERENCE
 
 # intents that answer a form's question rather than leave it
 _FORM_INTENTS = frozenset({"inform", "affirm", "deny", "correct_slot", "skip", "cancel", "book_appointment"})
+# intents that leave the form even where free text is expected (policy questions, a human, small talk)
+_LEAVING_INTENTS = frozenset(
+    {"request_human", "complain", "out_of_scope", "chitchat", "greet", "goodbye", "thank"}
+)
+_QUESTION_INTENT_PREFIXES = ("ask_", "faq", "policy_")
 _QUESTION = re.compile(
     r"[?？]|吗|什么|怎么|如何|哪|多少|几[个天号点]|是否|能不能|可不可以|要不要|为什么|啥|咋"
 )
@@ -151,6 +156,24 @@ def _message_fills(tracker: Tracker) -> tuple[dict[str, Any], dict[str, Any]]:
         return {}, {}
     before = replay(events[: last_user + 1], tracker.slot_defaults).slots
     return fills, {k: before.get(k) for k in fills}
+
+
+def is_digression(
+    text: str,
+    intent: str | None,
+    confidence: float,
+    ignored_intents: Sequence[str] = (),
+    *,
+    free_text: bool = False,
+) -> bool:
+    """Whether a message is for someone other than the form. Where free text is expected (a name, an
+    address), only questions and intents that clearly leave count: a classifier trained on service
+    questions may be confident about "王小明" for no good reason."""
+    if intent in ignored_intents or _QUESTION.search(text):
+        return True
+    if not intent or confidence < 0.8 or intent in _FORM_INTENTS:
+        return False
+    return not free_text or intent in _LEAVING_INTENTS or intent.startswith(_QUESTION_INTENT_PREFIXES)
 
 
 def interrupted_form(tracker: Tracker) -> str | None:
@@ -313,7 +336,7 @@ class FormAction:
             return False
         # a question typed where free text is expected is still a question, not the answer
         only_free_text = all(c.from_text for c in candidates.values()) and not found.rejected
-        if only_free_text and self._is_digression(step, text, intent, confidence):
+        if only_free_text and self._is_digression(step, text, intent, confidence, free_text=True):
             return True
         if not candidates and not found.rejected:
             if self._is_digression(step, text, intent, confidence) or controls or req is None:
@@ -328,13 +351,12 @@ class FormAction:
         await self._after_fill(step, errors)
         return False
 
-    def _is_digression(self, step: _Step, text: str, intent: str | None, confidence: float) -> bool:
+    def _is_digression(
+        self, step: _Step, text: str, intent: str | None, confidence: float, free_text: bool = False
+    ) -> bool:
         form = step.ctx.domain.forms.get(self.name)
-        if form is not None and intent in form.ignored_intents:
-            return True
-        if _QUESTION.search(text):
-            return True
-        return bool(intent and intent not in _FORM_INTENTS and confidence >= 0.8)
+        ignored = form.ignored_intents if form is not None else ()
+        return is_digression(text, intent, confidence, ignored, free_text=free_text)
 
     # --- filling --------------------------------------------------------------------------------------
     def _apply(

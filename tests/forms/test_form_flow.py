@@ -267,3 +267,12 @@ def test_continue_after_the_session_expired_resumes_the_form(tmp_path: Path) -> 
     assert any(isinstance(e, SessionStarted) for e in tracker.events)
     assert tracker.active_loop == "id_card_appointment"
     assert "身份证号" in reply and tracker.slots["applicant_name"] == "张三"
+
+
+def test_leaving_the_form_from_any_field(chat: Chat) -> None:
+    chat.say("/id_card_renewal")
+    chat.say("王小明")
+    replies = chat.say("/request_human")
+    tracker = chat.tracker()
+    assert any(isinstance(e, ActionExecutionRejected) for e in tracker.events_since_last_user())
+    assert replies and tracker.slots["applicant_name"] == "王小明" and tracker.slots["id_number"] is None

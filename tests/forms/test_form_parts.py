@@ -10,6 +10,7 @@ from form_harness import load_domain
 from assistant.calendar import load_holiday_calendar
 from assistant.domain import Domain, DomainError
 from assistant.events import ActionExecuted, ActiveLoop, SlotSet, UserUttered
+from assistant.forms.action import is_digression
 from assistant.forms.control import Control, detect, modify_target
 from assistant.forms.masking import display, summary
 from assistant.forms.policy import FormPolicy
@@ -234,3 +235,27 @@ def test_policy_handles_active_form_triggers_and_resumes() -> None:
     paused = _tracker(SlotSet("paused_form", "id_card_appointment"), listen, UserUttered("继续吧", {}))
     assert policy.predict(paused, DOMAIN).action == "id_card_appointment"
     assert policy.predict(_tracker(listen, UserUttered("你好", {})), DOMAIN) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "confidence", "free_text", "expected"),
+    [
+        ("需要带什么材料？", "inform", 0.9, True, True),
+        ("办居住证要多少钱", None, 0.0, True, True),
+        ("王小明", "household_registration", 0.95, True, False),  # a free-text answer stays an answer
+        ("王小明", "household_registration", 0.95, False, True),
+        ("转人工", "request_human", 0.95, True, True),
+        ("在吗", "ask_office_hours", 0.85, True, True),
+        ("云湖区文昌路66号", "inform", 0.99, True, False),
+        ("随便", "chitchat", 0.5, False, False),
+        ("你好", "greet", 0.9, True, True),
+    ],
+)
+def test_digression(
+    text: str, intent: str | None, confidence: float, free_text: bool, expected: bool
+) -> None:
+    assert is_digression(text, intent, confidence, free_text=free_text) is expected
+
+
+def test_ignored_intents_always_leave() -> None:
+    assert is_digression("哈哈", "chitchat", 0.1, ("chitchat",), free_text=True)
