@@ -285,29 +285,33 @@ class _Turn:
             prediction = self.agent.ensemble.predict(self.tracker, self.agent.domain)
             if prediction.action == ACTION_LISTEN:
                 break
-            await self.act(prediction)
+            if not await self.act(prediction):
+                break  # one apology per turn: a policy predicting the failed action again must not loop
         else:
             log.warning("conversation %s: %d actions without listening; stopping", self.tracker.conversation_id,
                         self.agent.max_actions)
         self.persist([ActionExecuted(ACTION_LISTEN, "ensemble", 1.0)])
 
-    async def act(self, prediction: Prediction) -> None:
+    async def act(self, prediction: Prediction) -> bool:
+        """Run one action and persist its events; False when it failed (and the citizen got an apology)."""
         name = prediction.action
         executed = ActionExecuted(name, prediction.policy, prediction.confidence)
+        ok = True
         try:
             action = self.agent.actions.get(name)
             events = list(await action.run(self.context()))
         except UnknownActionError:
             log.error("conversation %s: action %s is not registered", self.tracker.conversation_id, name)
-            events = [BotUttered(ACTION_ERROR_TEXT, {}, {"error": "unknown_action", "action": name})]
+            events, ok = [BotUttered(ACTION_ERROR_TEXT, {}, {"error": "unknown_action", "action": name})], False
         except Exception:
             # an action's failure must not lose the conversation: record it and apologise
             log.exception("conversation %s: action %s failed", self.tracker.conversation_id, name)
-            events = [BotUttered(ACTION_ERROR_TEXT, {}, {"error": "action_failed", "action": name})]
+            events, ok = [BotUttered(ACTION_ERROR_TEXT, {}, {"error": "action_failed", "action": name})], False
         if any(isinstance(e, ActionExecutionRejected) and e.action_name == name for e in events):
             self.persist(events)
-            return
+            return True
         self.persist([executed, *events])
+        return ok
 
 
 def build_agent(

@@ -1,8 +1,10 @@
 """KnowledgePolicy: policy questions go to the knowledge base (``action_knowledge_answer``).
 
 Question intents (configurable; by default ``ask_*``, ``faq*``, ``policy_*`` and ``out_of_scope``) are always
-answered from the knowledge base, which abstains honestly when it has no answer. ``nlu_fallback`` goes there only
-when the knowledge base does have an answer; otherwise the fallback ladder takes over.
+answered from the knowledge base, which abstains honestly when it has no answer. Any other message that no
+higher-priority policy handled (``nlu_fallback``, a service intent without a rule, …) goes there only when the
+knowledge base does have an answer; otherwise the fallback ladder takes over. Conversational intents (greetings,
+yes/no, form answers) never go there.
 """
 
 from __future__ import annotations
@@ -18,7 +20,11 @@ from assistant.tracker import ACTION_LISTEN, Tracker
 
 ACTION_KNOWLEDGE_ANSWER = "action_knowledge_answer"
 DEFAULT_PREFIXES = ("ask_", "faq", "policy_")
-_SETTINGS = ("priority", "intents", "fallback_intents", "k")
+_SETTINGS = ("priority", "intents", "fallback_intents", "k", "answer_if_known", "exclude_intents")
+CONVERSATIONAL = frozenset({
+    "greet", "goodbye", "thank", "affirm", "deny", "inform", "skip", "cancel", "correct_slot", "request_human",
+    "restart", "back", "chitchat", "complain", "book_appointment",
+})
 
 
 class CachedKnowledge:
@@ -51,7 +57,11 @@ class KnowledgePolicy:
         fallback_intents: Iterable[str] = ("nlu_fallback",),
         priority: int = 2,
         k: int = 5,
+        answer_if_known: bool = True,
+        exclude_intents: Iterable[str] = CONVERSATIONAL,
     ) -> None:
+        self.answer_if_known = answer_if_known
+        self.exclude_intents = frozenset(exclude_intents)
         self.knowledge = knowledge
         self.intents = frozenset(intents) if intents is not None else None
         self.fallback_intents = frozenset(fallback_intents)
@@ -67,6 +77,8 @@ class KnowledgePolicy:
             settings.get("fallback_intents", ("nlu_fallback",)),
             int(settings.get("priority", 2)),
             int(settings.get("k", 5)),
+            bool(settings.get("answer_if_known", True)),
+            settings.get("exclude_intents", CONVERSATIONAL),
         )
 
     def is_question(self, intent: str) -> bool:
@@ -82,7 +94,8 @@ class KnowledgePolicy:
             return None
         if self.is_question(intent):
             return Prediction(ACTION_KNOWLEDGE_ANSWER, 1.0, self.name)
-        if intent in self.fallback_intents and self.knowledge is not None:
+        known_only = intent in self.fallback_intents or (self.answer_if_known and intent not in self.exclude_intents)
+        if known_only and self.knowledge is not None:
             text = str(tracker.latest_message.get("text") or "")
             if text and self.knowledge.search(text, self.k).answered:
                 return Prediction(ACTION_KNOWLEDGE_ANSWER, 1.0, self.name)

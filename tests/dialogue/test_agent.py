@@ -170,7 +170,7 @@ def test_session_expiry_starts_a_new_session_and_carries_slots(project, interpre
 def test_a_failing_action_apologises_and_keeps_the_message(project, interpreter, index, tmp_path):
     agent = make_agent(project, interpreter, index, tmp_path)
     replies = say(agent, "是的")
-    assert "出错" in replies[0].text
+    assert len(replies) == 1 and "出错" in replies[0].text
     events = events_of(agent)
     assert any(isinstance(e, UserUttered) and e.text == "是的" for e in events)
     assert say(agent, "你好")[0].text  # the conversation goes on

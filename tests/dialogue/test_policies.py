@@ -264,8 +264,13 @@ def test_knowledge_policy_question_intents_and_fallback(domain):
     assert predicted(policy, domain, user("nlu_fallback", text="公积金怎么提取")) == "action_knowledge_answer"
     assert predicted(policy, domain, user("nlu_fallback", text="啊啊啊")) is None
     assert predicted(policy, domain, user("ask_materials"), act("action_knowledge_answer")) is None
-    configured = KnowledgePolicy(kb, intents=["renew_id_card"])
+    # an intent nothing else handled goes to the knowledge base only when it knows the answer
+    assert predicted(policy, domain, user("renew_id_card", text="公积金怎么提取")) == "action_knowledge_answer"
+    assert predicted(policy, domain, user("renew_id_card", text="我要换身份证")) is None
+    assert predicted(policy, domain, user("affirm", text="公积金怎么提取")) is None  # conversational: never
+    configured = KnowledgePolicy(kb, intents=["renew_id_card"], answer_if_known=False)
     assert predicted(configured, domain, user("ask_materials")) is None
+    assert predicted(configured, domain, user("thank", text="公积金怎么提取")) is None
 
 
 def test_fallback_ladder_clarifies_then_offers_a_human(domain):
