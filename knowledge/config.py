@@ -21,6 +21,10 @@ class KnowledgeConfig(BaseModel):
     chunk_overlap_sentences: int = Field(default=1, ge=0)
     # index versions live in <index_dir>/<version id>/, the live one named by <index_dir>/LIVE
     index_dir: str = "var/index"
+    # how often a search checks the LIVE pointer for another process's publish (0: only on reload_if_changed)
+    reload_check_seconds: float = Field(default=5.0, ge=0)
+    # complete index versions kept on disk for rollback, besides the live one
+    keep_index_versions: int = Field(default=5, ge=1)
     # retrieval: fused = sum(weight * score) over retrievers ("dense", "pinyin", "char", "bm25"); "rrf" is
     # weighted reciprocal-rank fusion (the LangChain EnsembleRetriever baseline). Weights tuned on
     # ../shared/eval with 3-fold cross-validation over queries (bench/kb.py prints the figures).

@@ -29,7 +29,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship,
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 DOCUMENT_STATUSES = ("draft", "published", "archived")
-INDEX_STATUSES = ("building", "live", "previous", "failed")
+# retired: an old previous version whose files were deleted (see KnowledgeConfig.keep_index_versions)
+INDEX_STATUSES = ("building", "live", "previous", "failed", "retired")
 
 
 def utcnow() -> datetime:

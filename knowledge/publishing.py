@@ -19,6 +19,7 @@ from datetime import date
 from pathlib import Path
 from typing import Protocol
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from knowledge.config import KnowledgeConfig
@@ -150,14 +151,17 @@ class Publisher:
         root: Path,
         slot: IndexSlot,
         today: Callable[[], date] = date.today,
+        keep_versions: int = 5,
     ) -> None:
         self._sessions = session_factory
         self._backend = backend
         self._root = Path(root)
         self._slot = slot
         self._today = today
+        self._keep = keep_versions
         # one build at a time per process; the database row tells other processes a build is running
         self._publish_lock = threading.Lock()
+        self._reload_lock = threading.Lock()
 
     def publish(self, by: str) -> IndexVersionInfo:
         with self._publish_lock:
@@ -192,6 +196,7 @@ class Publisher:
                 info = IndexVersionInfo.of(make_live(session, version_id))
             write_live_pointer(self._root, version_id)
             self._slot.swap(LiveIndex(version_id, index))
+            self._retire_old_versions()
             return info
 
     def rollback(self, version_id: int) -> IndexVersionInfo:
@@ -222,14 +227,35 @@ class Publisher:
             self._slot.swap(LiveIndex(version_id, index))
             return info
 
-    def reload_if_changed(self) -> bool:
-        """Follow the LIVE pointer written by any process; True when a different version was loaded."""
-        pointer = read_live_pointer(self._root)
-        live = self._slot.live
-        if pointer is None or (live is not None and live.version_id == pointer):
+    def reload_if_changed(self, *, wait: bool = True) -> bool:
+        """Follow the LIVE pointer written by any process; True when a different version was loaded. With
+        ``wait=False`` a reload already running in another thread is not waited for (searches keep using the
+        index they have)."""
+        if not self._reload_lock.acquire(blocking=wait):
             return False
-        index = self._backend.load(self._root / str(pointer))
-        return self._slot.swap_unless_current(LiveIndex(pointer, index), pointer)
+        try:
+            pointer = read_live_pointer(self._root)
+            live = self._slot.live
+            if pointer is None or (live is not None and live.version_id == pointer):
+                return False
+            index = self._backend.load(self._root / str(pointer))
+            return self._slot.swap_unless_current(LiveIndex(pointer, index), pointer)
+        finally:
+            self._reload_lock.release()
+
+    def _retire_old_versions(self) -> None:
+        """Keep the newest ``keep_versions`` previous versions on disk for rollback; delete older ones."""
+        with self._sessions() as session, session.begin():
+            rows = list(
+                session.scalars(
+                    select(IndexVersion)
+                    .where(IndexVersion.status == "previous")
+                    .order_by(IndexVersion.id.desc())
+                )
+            )
+            for row in rows[self._keep :]:
+                shutil.rmtree(self._root / str(row.id), ignore_errors=True)
+                row.status = "retired"
 
     def _mark_failed(self, version_id: int, error: str) -> None:
         with self._sessions() as session, session.begin():

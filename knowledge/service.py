@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -99,8 +100,13 @@ class KnowledgeService:
         self._backend = backend
         self._slot = IndexSlot()
         self._publisher = (
-            Publisher(session_factory, backend, self.index_root, self._slot, today) if backend else None
+            Publisher(
+                session_factory, backend, self.index_root, self._slot, today, config.keep_index_versions
+            )
+            if backend
+            else None
         )
+        self._last_reload_check = float("-inf")
 
     @property
     def chunk_settings(self) -> ChunkSettings:
@@ -118,10 +124,8 @@ class KnowledgeService:
     ) -> SearchResult:
         """Search the live index; a query it does not answer is counted in the unanswered-question list
         (``record=False`` for editors' hit testing)."""
+        self._follow_other_processes()
         live = self._slot.live
-        if live is None and self._publisher is not None:
-            self._publisher.reload_if_changed()
-            live = self._slot.live
         if live is None:
             result = SearchResult(query=query, answered=False, answer=None, hits=())
         else:
@@ -129,6 +133,22 @@ class KnowledgeService:
         if record and not result.answered:
             self._record_unanswered(result)
         return result
+
+    def _follow_other_processes(self) -> None:
+        """Pick up a version another process published: the LIVE pointer is read at most every
+        ``reload_check_seconds`` (always while nothing is loaded yet)."""
+        if self._publisher is None:
+            return
+        now = time.monotonic()
+        interval = self.config.reload_check_seconds
+        if self._slot.live is not None and (interval <= 0 or now - self._last_reload_check < interval):
+            return
+        self._last_reload_check = now
+        try:
+            self._publisher.reload_if_changed(wait=False)
+        except Exception:
+            # a broken or half-copied version on disk must not stop answering from the one already loaded
+            log.exception("could not load the index version named by LIVE")
 
     def _record_unanswered(self, result: SearchResult) -> None:
         try:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import date
 from pathlib import Path
 
@@ -123,7 +124,8 @@ def test_low_confidence_queries_are_recorded_for_editors(tmp_path: Path) -> None
 
 def test_other_processes_pick_up_a_publish(service: KnowledgeService, tmp_path: Path) -> None:
     service.publish("alice")
-    replica = make_service(tmp_path)  # same database and index folder, its own memory
+    # same database and index folder, its own memory; checks LIVE only when asked to
+    replica = make_service(tmp_path, TEST_CONFIG.model_copy(update={"reload_check_seconds": 0}))
     assert replica.search(QUESTION, record=False).answer == OLD_ANSWER  # loads LIVE lazily
     _set_answer(service, "第二版答案。")
     second = service.publish("bob")
@@ -180,3 +182,29 @@ def test_seed_imports_and_publishes_only_into_an_empty_knowledge_base(tmp_path: 
     assert fresh.search(QUESTION, record=False).answer == OLD_ANSWER
     assert seed_if_empty(fresh, content) is None  # the database is the truth from then on
     assert len(fresh.versions()) == 1
+
+
+def test_searches_follow_another_process_publish_by_themselves(
+    service: KnowledgeService, tmp_path: Path
+) -> None:
+    service.publish("alice")
+    replica = make_service(tmp_path, TEST_CONFIG.model_copy(update={"reload_check_seconds": 0.05}))
+    assert replica.search(QUESTION, record=False).answer == OLD_ANSWER
+    _set_answer(service, "第二版答案。")
+    second = service.publish("bob")
+    time.sleep(0.1)
+    assert replica.search(QUESTION, record=False).answer == "第二版答案。"
+    assert replica.live_version == second.id
+
+
+def test_old_versions_beyond_the_kept_number_are_retired(tmp_path: Path) -> None:
+    svc = make_service(tmp_path, TEST_CONFIG.model_copy(update={"keep_index_versions": 1}))
+    svc.import_paths(write_demo_files(tmp_path / "src"), "alice")
+    ids = [svc.publish("alice").id for _ in range(3)]
+    assert {v.id: v.status for v in svc.versions()} == {ids[0]: "retired", ids[1]: "previous", ids[2]: "live"}
+    assert not (tmp_path / "index" / str(ids[0])).exists()
+    assert (tmp_path / "index" / str(ids[1])).is_dir()
+    with pytest.raises(KnowledgeError) as err:
+        svc.rollback(ids[0])
+    assert err.value.code == "kb.version_not_servable" and err.value.status == 409
+    assert svc.rollback(ids[1]).status == "live"
