@@ -269,3 +269,27 @@ def test_agent_runs_the_form_validation_action(tmp_path: Path, runner: CustomAct
     assert chat.slots()["residence_address"] is None
     chat.say("云州 青川区青川路8号")
     assert chat.slots()["residence_address"] == "云州市青川区青川路8号"
+
+
+def test_endpoints_yml_chooses_the_runner(tmp_path: Path) -> None:
+    from assistant.custom_actions import build_custom_actions
+    from assistant.forms.config import load_endpoints
+
+    assert build_custom_actions(tmp_path, load_endpoints(tmp_path)) is None  # no actions package, no server
+    pkg = tmp_path / "actions"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("", encoding="utf-8")
+    assert isinstance(build_custom_actions(tmp_path, load_endpoints(tmp_path)), InProcessActions)
+    (tmp_path / "endpoints.yml").write_text(
+        'action_endpoint:\n  url: "http://localhost:5055/webhook"\n  timeout: 3\ntracker_store:\n  type: sql\n',
+        encoding="utf-8",
+    )
+    endpoints = load_endpoints(tmp_path)
+    assert endpoints.action_endpoint is not None and endpoints.action_endpoint.timeout_s == 3
+    assert isinstance(build_custom_actions(tmp_path, endpoints), RemoteActions)
+
+
+def test_the_demo_endpoints_yml_runs_actions_in_process() -> None:
+    from assistant.forms.config import load_endpoints
+
+    assert load_endpoints(ROOT).action_endpoint is None

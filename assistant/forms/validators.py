@@ -204,6 +204,9 @@ def _name(raw: Any) -> Verdict:
 
 def _text(field: FieldSpec, raw: Any) -> Verdict:
     text = clean(str(raw))
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}T00:00:00([+-]\d{2}:\d{2})?", text):
+        # a time entity mapped to a free-text field ("起始居住时间"): the day is what was meant
+        text = text[:10]
     if not text:
         return _reject(f"请提供{field.label}", f"please give the {field.label_en}")
     if len(text) > field.max_length:
