@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -109,7 +111,7 @@ def make_engine(url: str, base_dir: Path | None = None) -> Engine:
 
 class SQLTrackerStore:
     def __init__(
-        self, url: str | Engine, base_dir: Path | None = None, retries: int = 5, tail_cache: int = 100_000
+        self, url: str | Engine, base_dir: Path | None = None, retries: int = 20, tail_cache: int = 100_000
     ) -> None:
         self._engine = url if isinstance(url, Engine) else make_engine(url, base_dir)
         self._retries = retries
@@ -166,6 +168,8 @@ class SQLTrackerStore:
                 if attempt == self._retries - 1:
                     raise
                 hint = None
+                # another writer won this sequence number; a short random pause keeps two from colliding again
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
                 continue
             self._remember_tail(conversation_id, seq)
             return seq
