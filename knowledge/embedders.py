@@ -8,6 +8,7 @@ index that only reloads cached vectors costs nothing.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
 import threading
@@ -212,13 +213,15 @@ def make_embedder(config: KnowledgeConfig, project_dir: Path) -> Embedder:
 
 class VectorCache:
     """Passage vectors keyed by sha256(model name + text), in one SQLite file, so re-indexing embeds only
-    passages whose text (or model) changed. Safe to share between processes: SQLite does the locking."""
+    passages whose text (or model) changed. Safe to share between processes: SQLite does the locking.
+    Lexical analyses (token lists) are kept beside them for the same reason."""
 
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "vectors.sqlite3"
         with self._connect() as db:
             db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, dim INTEGER, data BLOB)")
+            db.execute("CREATE TABLE IF NOT EXISTS tokens (key TEXT PRIMARY KEY, data TEXT)")
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30)
@@ -242,6 +245,24 @@ class VectorCache:
             db.executemany(
                 "INSERT OR REPLACE INTO vectors (key, dim, data) VALUES (?, ?, ?)",
                 [(k, int(v.shape[0]), np.asarray(v, np.float32).tobytes()) for k, v in items.items()],
+            )
+
+
+    def get_tokens(self, keys: Sequence[str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        with self._connect() as db:
+            for start in range(0, len(keys), 500):
+                batch = list(keys[start : start + 500])
+                marks = ",".join("?" * len(batch))
+                for key, data in db.execute(f"SELECT key, data FROM tokens WHERE key IN ({marks})", batch):
+                    found[key] = json.loads(data)
+        return found
+
+    def put_tokens(self, items: dict[str, list[str]]) -> None:
+        with self._connect() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO tokens (key, data) VALUES (?, ?)",
+                [(k, json.dumps(v, ensure_ascii=False)) for k, v in items.items()],
             )
 
 

@@ -225,7 +225,7 @@ def register_evaluate(kb_app: typer.Typer) -> None:
         queries: Annotated[Path, typer.Option(help="queries JSONL: query, faq_id", exists=True, dir_okay=False)],
         as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
         abstain: Annotated[bool, typer.Option("--abstention", help="also measure abstention (slower)")] = False,
-        project: Annotated[Path, typer.Option(help="project directory (config.yml)")] = Path("."),
+        project: Annotated[Path, typer.Option("--project", "-p", help="project directory (config.yml)")] = Path("."),
     ) -> None:
         """用生产检索代码评估 FAQ 检索质量 / Score retrieval on a FAQ file and a queries file."""
         config = _project_knowledge_config(project)

@@ -59,4 +59,6 @@ def margins(fused: np.ndarray) -> np.ndarray:
 def confidence(fused: np.ndarray, margin: np.ndarray, coef: Sequence[float]) -> np.ndarray:
     """Calibrated probability that a group is the right answer (logistic model from knowledge.calibration)."""
     c0, c1, c2 = coef
-    return (1.0 / (1.0 + np.exp(-(c0 + c1 * fused + c2 * margin)))).astype(np.float32)
+    # clipped: unbounded scores (BM25) would overflow exp
+    logit = np.clip(c0 + c1 * fused + c2 * margin, -50.0, 50.0)
+    return (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)

@@ -10,15 +10,17 @@ Three views of the same text, measured on ../shared/eval (60 FAQ, 180 queries, q
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from rank_bm25 import BM25Okapi
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from nlu.normalize import normalize_text
 from nlu.tokenizer import ChineseTokenizer
 
 
@@ -35,26 +37,21 @@ class CharNgramIndex:
 
     def __init__(self, normalized_docs: Sequence[str], ngram_range: tuple[int, int] = (1, 2)) -> None:
         self._vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=ngram_range, sublinear_tf=True)
-        self._matrix = self._vectorizer.fit_transform(list(normalized_docs) or [""])
+        self._matrix = self._vectorizer.fit_transform(list(normalized_docs) or [""]).tocsc()
 
     def scores(self, normalized_query: str) -> np.ndarray:
-        q = self._vectorizer.transform([normalized_query])
-        return np.asarray((self._matrix @ q.T).todense()).ravel().astype(np.float32)
+        return _sparse_scores(self._matrix, self._vectorizer.transform([normalized_query]))
 
 
 class BM25Index:
     name = "bm25"
 
-    def __init__(self, normalized_docs: Sequence[str], tokenizer: ChineseTokenizer) -> None:
+    def __init__(self, doc_words: Sequence[Sequence[str]], tokenizer: ChineseTokenizer) -> None:
         self._tokenizer = tokenizer
-        corpus = [self._words(d) or [""] for d in normalized_docs] or [[""]]
-        self._bm25 = BM25Okapi(corpus)
-
-    def _words(self, text: str) -> list[str]:
-        return [w for w in self._tokenizer.words(text) if w.strip() and not _PUNCT.fullmatch(w)]
+        self._bm25 = BM25Okapi([list(w) or [""] for w in doc_words] or [[""]])
 
     def scores(self, normalized_query: str) -> np.ndarray:
-        return np.asarray(self._bm25.get_scores(self._words(normalized_query)), dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(content_words(normalized_query, self._tokenizer)), dtype=np.float32)
 
     def __getstate__(self) -> dict[str, object]:
         # the spaCy pipeline does not pickle; it is supplied again on load
@@ -65,6 +62,10 @@ class BM25Index:
 
 
 _PUNCT = re.compile(r"[\W_]+")
+
+
+def content_words(normalized: str, tokenizer: ChineseTokenizer) -> list[str]:
+    return [w for w in tokenizer.words(normalized) if w.strip() and not _PUNCT.fullmatch(w)]
 _LATIN_OR_NOT = re.compile(r"[a-z]+|[^a-z]+")
 
 
@@ -98,11 +99,16 @@ def split_syllables(run: str) -> list[str] | None:
     return out
 
 
-def pinyin_tokens(normalized: str, words: Callable[[str], list[str]] | None = None) -> list[str]:
-    """Syllables of Chinese characters and of Latin pinyin runs; ``#word`` tokens for whole Latin runs and,
-    when ``words`` segments the text, for each Chinese word's full pinyin and initials (``#gjj``)."""
+@lru_cache(maxsize=200_000)
+def _word_syllables(word: str) -> tuple[str, ...]:
+    # words repeat across documents: converting each once makes indexing 10k passages take seconds, not minutes
     import pypinyin
 
+    return tuple(p for p in pypinyin.lazy_pinyin(word) if p.isascii() and p.isalpha())
+
+
+def query_pinyin_tokens(normalized: str) -> list[str]:
+    """Syllables of Chinese runs and of Latin pinyin runs, plus ``#run`` for each Latin run (``#gjj``)."""
     tokens: list[str] = []
     for m in _LATIN_OR_NOT.finditer(normalized):
         run = m.group()
@@ -110,33 +116,52 @@ def pinyin_tokens(normalized: str, words: Callable[[str], list[str]] | None = No
             tokens.extend(split_syllables(run) or [])
             tokens.append("#" + run)
         else:
-            tokens.extend(p for p in pypinyin.lazy_pinyin(run) if p.isascii() and p.isalpha())
-    if words is not None:
-        for word in words(normalized):
-            if len(word) >= 2 and not word.isascii():
-                syl = [p for p in pypinyin.lazy_pinyin(word) if p.isascii() and p.isalpha()]
-                if len(syl) == len(word):
-                    tokens.append("#" + "".join(syl))
-                    tokens.append("#" + "".join(s[0] for s in syl))
+            tokens.extend(_word_syllables(run))
     return tokens
 
 
-def _with_bigrams(tokens: list[str]) -> list[str]:
+def doc_pinyin_tokens(normalized: str, words: Callable[[str], list[str]]) -> list[str]:
+    """Syllables of each word, and for Chinese words also ``#`` + full pinyin and ``#`` + initials, which a
+    query's Latin run (``#shebaoka``, ``#gjj``) matches."""
+    tokens: list[str] = []
+    for word in words(normalized):
+        if word.isascii():
+            if word.isalpha():
+                tokens.extend(split_syllables(word) or [])
+                tokens.append("#" + word)
+            continue
+        syl = _word_syllables(word)
+        tokens.extend(syl)
+        if len(word) >= 2 and len(syl) == len(word):
+            tokens.append("#" + "".join(syl))
+            tokens.append("#" + "".join(s[0] for s in syl))
+    return tokens
+
+
+def _with_bigrams(tokens: Sequence[str]) -> list[str]:
     plain = [t for t in tokens if not t.startswith("#")]
-    return tokens + [a + "_" + b for a, b in zip(plain, plain[1:], strict=False)]
+    return [*tokens, *(a + "_" + b for a, b in zip(plain, plain[1:], strict=False))]
+
+
+def _sparse_scores(matrix_csc: Any, query_row: Any) -> np.ndarray:
+    # a query has a few dozen terms: multiply only those columns (CSC slicing), not the whole matrix
+    row = query_row.tocsr()
+    if row.nnz == 0:
+        return np.zeros(matrix_csc.shape[0], np.float32)
+    return np.asarray(matrix_csc[:, row.indices] @ row.data, dtype=np.float32).ravel()
 
 
 class PinyinIndex:
     name = "pinyin"
 
-    def __init__(self, normalized_docs: Sequence[str], tokenizer: ChineseTokenizer) -> None:
-        docs = [_with_bigrams(pinyin_tokens(d, tokenizer.words)) for d in normalized_docs] or [[]]
+    def __init__(self, doc_tokens: Sequence[Sequence[str]]) -> None:
+        """``doc_tokens``: ``doc_pinyin_tokens`` with bigrams, as ``analyze`` returns them."""
         self._vectorizer = TfidfVectorizer(analyzer=_identity, sublinear_tf=True)
-        self._matrix = self._vectorizer.fit_transform(docs)
+        self._matrix = self._vectorizer.fit_transform(list(doc_tokens) or [[]]).tocsc()
 
     def scores(self, normalized_query: str) -> np.ndarray:
-        q = self._vectorizer.transform([_with_bigrams(pinyin_tokens(normalized_query))])
-        return np.asarray((self._matrix @ q.T).todense()).ravel().astype(np.float32)
+        query = _with_bigrams(query_pinyin_tokens(normalized_query))
+        return _sparse_scores(self._matrix, self._vectorizer.transform([query]))
 
 
 def _identity(tokens: list[str]) -> list[str]:
@@ -147,11 +172,49 @@ def _identity(tokens: list[str]) -> list[str]:
 LEXICAL_NAMES = ("pinyin", "char", "bm25")
 
 
-def build_lexical(name: str, normalized_docs: Sequence[str], tokenizer: ChineseTokenizer) -> LexicalIndex:
-    if name == "pinyin":
-        return PinyinIndex(normalized_docs, tokenizer)
+ANALYZER_VERSION = "2"  # part of the analysis cache key: bump when an analysis below changes
+
+
+def analyze(name: str, raw_text: str, tokenizer: ChineseTokenizer) -> list[str]:
+    """What a lexical index keeps of one document: normalised text (char), words (bm25) or pinyin tokens."""
+    normalized = normalize_text(raw_text)
     if name == "char":
-        return CharNgramIndex(normalized_docs)
+        return [normalized]
     if name == "bm25":
-        return BM25Index(normalized_docs, tokenizer)
+        return content_words(normalized, tokenizer)
+    if name == "pinyin":
+        return _with_bigrams(doc_pinyin_tokens(normalized, tokenizer.words))
     raise ValueError(f"未知的检索器 {name!r} / unknown retriever {name!r}; known: dense, {', '.join(LEXICAL_NAMES)}")
+
+
+class AnalysisCache(Protocol):
+    def get_tokens(self, keys: Sequence[str]) -> dict[str, list[str]]: ...
+
+    def put_tokens(self, items: dict[str, list[str]]) -> None: ...
+
+
+def analyze_all(
+    name: str, raw_texts: Sequence[str], tokenizer: ChineseTokenizer, cache: AnalysisCache | None
+) -> list[list[str]]:
+    """Analyses of ``raw_texts``, from the cache where the same text was analysed before (re-indexing after
+    one edit then tokenizes one document, not all of them)."""
+    if cache is None:
+        return [analyze(name, t, tokenizer) for t in raw_texts]
+    keys = [hashlib.sha256(f"{name}\x00{ANALYZER_VERSION}\x00{t}".encode()).hexdigest() for t in raw_texts]
+    found = cache.get_tokens(list(dict.fromkeys(keys)))
+    fresh = {k: analyze(name, t, tokenizer) for k, t in zip(keys, raw_texts, strict=True) if k not in found}
+    if fresh:
+        cache.put_tokens(fresh)
+        found.update(fresh)
+    return [found[k] for k in keys]
+
+
+def build_lexical(
+    name: str, raw_docs: Sequence[str], tokenizer: ChineseTokenizer, cache: AnalysisCache | None = None
+) -> LexicalIndex:
+    analysed = analyze_all(name, raw_docs, tokenizer, cache)
+    if name == "pinyin":
+        return PinyinIndex(analysed)
+    if name == "char":
+        return CharNgramIndex([a[0] for a in analysed])
+    return BM25Index(analysed, tokenizer)

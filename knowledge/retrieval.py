@@ -51,7 +51,7 @@ class _Layout:
     entry_role: np.ndarray  # int8, per entry
     entry_passage: np.ndarray  # int64, per entry: the passage shown when this entry wins
     group_passages: tuple[tuple[int, ...], ...]
-    group_text: tuple[str, ...]  # normalised question+answer / chunk text, for lexical retrievers
+    group_text: tuple[str, ...]  # question+answer / chunk text, for lexical retrievers
     group_expiry: tuple[date | None, ...]
 
 
@@ -81,7 +81,7 @@ def _layout(passages: Sequence[Passage]) -> _Layout:
         egroup.append(g)
         erole.append(FULL)
         epass.append(members[0])
-        gtext.append(normalize_text(full))
+        gtext.append(full)
         dates = [passages[i].expiry_date for i in members if passages[i].expiry_date is not None]
         # the earliest expiry wins: better to abstain than to answer from a stale phrasing
         gexp.append(min(dates) if dates else None)
@@ -118,12 +118,12 @@ def build_index(
     tokenizer = tokenizer or ChineseTokenizer()
     embedded = 0
     dense: DenseIndex | None = None
+    cache = VectorCache(cache_dir) if cache_dir is not None else None
     if _uses_dense(config):
-        cache = VectorCache(cache_dir) if cache_dir is not None else None
         vectors, embedded = embed_passages_cached(embedder, layout.entry_texts, cache)
         dense = DenseIndex.build(vectors, _dense_params(config))
     lexical = {
-        name: build_lexical(name, layout.group_text, tokenizer)
+        name: build_lexical(name, layout.group_text, tokenizer, cache)
         for name, w in config.fusion_weights.items()
         if name != "dense" and w != 0.0
     }

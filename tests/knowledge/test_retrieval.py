@@ -14,7 +14,7 @@ from knowledge.dense import DenseIndex, DenseParams
 from knowledge.embedders import make_embedder
 from knowledge.evaluate import load_faq
 from knowledge.hybrid import aggregate_roles, fuse_rrf, margins
-from knowledge.lexical import CharNgramIndex, PinyinIndex, split_syllables
+from knowledge.lexical import build_lexical, split_syllables
 from knowledge.retrieval import SearchIndex, build_index
 from knowledge.types import Citation, Passage
 from nlu.normalize import normalize_text
@@ -138,9 +138,10 @@ def test_second_build_embeds_nothing(passages: list[Passage], config: KnowledgeC
 
 
 def test_lexical_retrievers_rank_the_matching_text_first(tokenizer: ChineseTokenizer) -> None:
-    docs = [normalize_text(t) for t in ("社保卡申请办理", "公积金贷款额度", "离婚登记手续")]
-    assert int(np.argmax(CharNgramIndex(docs).scores(normalize_text("公積金能貸多少")))) == 1
-    pinyin = PinyinIndex(docs, tokenizer)
+    docs = ["社保卡申请办理", "公積金貸款額度", "离婚登记手续"]
+    assert int(np.argmax(build_lexical("char", docs, tokenizer).scores(normalize_text("公積金能貸多少")))) == 1
+    assert int(np.argmax(build_lexical("bm25", docs, tokenizer).scores("离婚手续"))) == 2
+    pinyin = build_lexical("pinyin", docs, tokenizer)
     assert int(np.argmax(pinyin.scores("gjj 贷款"))) == 1  # initials of 公积金
     assert int(np.argmax(pinyin.scores("lihun 手续"))) == 2
     assert split_syllables("shebao") == ["she", "bao"] and split_syllables("card") is None
