@@ -218,15 +218,21 @@ class FormAction:
     # --- activation and re-asking ---------------------------------------------------------------------
     async def _activate(self, step: _Step, fills: Mapping[str, Any]) -> None:
         step.loop.append(ActiveLoop(self.name))
+        message = step.ctx.tracker.latest_message
         if step.slots.get(PAUSED_SLOT) == self.name or interrupted_form(step.ctx.tracker) == self.name:
             step.set(PAUSED_SLOT, None)
             step.say(f"好的，我们继续办理{self.form.title}。")
-            await self._reask(step, resumed=True)
+            # coming back with the answer itself ("身份证号是…") counts as both resuming and answering
+            found = extract(self.form, message, fills, step.slots.get(REQUESTED_SLOT))
+            typed = {k: c for k, c in found.candidates.items() if not (c.from_text or c.incidental)}
+            if (typed or found.rejected) and step.slots.get(PHASE_SLOT) in (None, "modify"):
+                await self._after_fill(step, self._apply(step, typed, found))
+            else:
+                await self._reask(step, resumed=True)
             return
         for slot in (PHASE_SLOT, SKIPPED_SLOT, PENDING_SLOT):
             step.set(slot, None)
         step.say(f"好的，我来帮您办理{self.form.title}。")
-        message = step.ctx.tracker.latest_message
         found = extract(self.form, message, fills, None)
         errors = self._apply(step, {k: c for k, c in found.candidates.items() if not c.from_text}, found)
         await self._after_fill(step, errors)

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.domain import Domain
-from assistant.forms.action import PAUSED_SLOT, interrupted_form
+from assistant.forms.action import PAUSED_SLOT, interrupted_form, is_digression
 from assistant.forms.control import Control, detect
+from assistant.forms.extraction import extract
 from assistant.forms.spec import FormSpec, form_spec
 from assistant.policies import Policy, PolicyBuildContext, Prediction, check_settings
 from assistant.tracker import ACTION_LISTEN, Tracker
@@ -37,6 +38,15 @@ class FormPolicy:
             float(settings.get("trigger_threshold", 0.6)),
         )
 
+    @staticmethod
+    def _answers(form: FormSpec, message: Mapping[str, Any]) -> bool:
+        """The message carries a typed value for one of the form's fields (an ID number, a phone, a date);
+        a word that merely matches a choice is not enough to pull the citizen back into the form."""
+        found = extract(form, message, {}, None)
+        return any(not (c.from_text or c.incidental) for c in found.candidates.values()) or bool(
+            found.rejected
+        )
+
     def predict(self, tracker: Tracker, domain: Domain) -> Prediction | None:
         loop = tracker.active_loop
         latest = tracker.latest_action_name
@@ -54,6 +64,9 @@ class FormPolicy:
         if paused in self.forms:
             controls = detect(str(message.get("text") or ""), intent, confidence)
             if Control.RESUME in controls or intent in self.forms[paused].trigger_intents:
+                return Prediction(paused, 1.0, self.name)
+            text = str(message.get("text") or "")
+            if not is_digression(text, intent, confidence) and self._answers(self.forms[paused], message):
                 return Prediction(paused, 1.0, self.name)
         if confidence >= self.trigger_threshold:
             for spec in self.forms.values():

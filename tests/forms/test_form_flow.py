@@ -276,3 +276,21 @@ def test_leaving_the_form_from_any_field(chat: Chat) -> None:
     tracker = chat.tracker()
     assert any(isinstance(e, ActionExecutionRejected) for e in tracker.events_since_last_user())
     assert replies and tracker.slots["applicant_name"] == "王小明" and tracker.slots["id_number"] is None
+
+
+def test_coming_back_with_the_answer_resumes_and_takes_it(chat: Chat) -> None:
+    chat.say("/id_card_renewal")
+    chat.say("张三")
+    chat.say("我先去找下证件，等会儿")
+    assert chat.tracker().active_loop is None
+    reply = chat.text(f"身份证号是{ID}")  # no "继续": the answer itself brings the form back
+    assert "继续办理" in reply and "联系电话" in reply
+    assert chat.slots()["id_number"] == ID and chat.tracker().active_loop == "id_card_appointment"
+
+
+def test_a_question_while_paused_does_not_resume(chat: Chat) -> None:
+    chat.say("/id_card_renewal")
+    chat.say("张三")
+    chat.say("等一下")
+    chat.say("身份证丢了怎么办？")
+    assert chat.tracker().active_loop is None and chat.slots()["paused_form"] == "id_card_appointment"
