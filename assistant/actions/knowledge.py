@@ -19,6 +19,8 @@ from assistant.events import BotUttered, Event, SlotSet
 from assistant.tracker import Tracker
 
 SERVICE_SLOT = "current_service"
+# slots a domain may declare for "the service being discussed", in order of preference
+SERVICE_SLOTS = (SERVICE_SLOT, "service")
 ABSTAIN_TEXT = "抱歉，这个问题我还不知道准确答案，建议咨询窗口工作人员或拨打12345热线。(Sorry, I don't know the answer to that.)"
 NEAR_MISS_TEXT = "您是不是想问："
 UNAVAILABLE_TEXT = "抱歉，政策知识库暂时不可用，请稍后再试。(The policy knowledge base is unavailable; please try again later.)"
@@ -76,10 +78,16 @@ def _near_miss_buttons(hits: Iterable[Any], limit: int) -> list[Button]:
     return out
 
 
+def service_slot(domain: Domain) -> str:
+    """The slot holding the service under discussion: the domain's own (``current_service`` or ``service``),
+    else ``current_service`` kept by ``service_context``."""
+    return next((s for s in SERVICE_SLOTS if s in domain.slots), SERVICE_SLOT)
+
+
 @dataclass(frozen=True)
 class ActionKnowledgeAnswer:
     name: str = "action_knowledge_answer"
-    service_slot: str = SERVICE_SLOT
+    service_slot: str | None = None  # None: ``service_slot(domain)``
     followup_intents: tuple[str, ...] | None = None
     k: int = 5
     max_suggestions: int = 3
@@ -89,7 +97,8 @@ class ActionKnowledgeAnswer:
         text = str(message.get("text") or "")
         intent = (message.get("intent") or {}).get("name")
         followup = is_followup_intent(intent, self.followup_intents)
-        return rewrite_query(text, message, ctx.tracker.get_slot(self.service_slot), followup)
+        slot = self.service_slot or service_slot(ctx.domain)
+        return rewrite_query(text, message, ctx.tracker.get_slot(slot), followup)
 
     async def run(self, ctx: ActionContext) -> list[Event]:
         if ctx.knowledge is None:
@@ -112,9 +121,9 @@ class ActionKnowledgeAnswer:
 
 
 def service_context(domain: Domain, tracker: Tracker) -> list[Event]:
-    """Keeps ``current_service`` from a ``service`` entity when the domain does not map that slot itself
-    (a domain that declares the slot fills it with ordinary mappings, e.g. ``from_intent`` per service)."""
-    if SERVICE_SLOT in domain.slots:
+    """Keeps ``current_service`` from a ``service`` entity when the domain declares no service slot itself
+    (a domain that does fills it with ordinary mappings, e.g. ``from_trigger_intent`` per service)."""
+    if any(s in domain.slots for s in SERVICE_SLOTS):
         return []
     for e in reversed(list(tracker.latest_message.get("entities") or [])):
         if e.get("entity") == "service" and e.get("valid") is not False and e.get("value"):

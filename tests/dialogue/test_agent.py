@@ -233,3 +233,21 @@ def test_conversations_run_concurrently_and_one_conversation_is_serialised(proje
     for nxt in users[1:]:
         assert kinds[nxt - 1] == "action_listen"
     assert len(users) == 3
+
+
+def test_query_rewrite_uses_the_domains_service_slot():
+    from assistant.actions.knowledge import rewrite_query, service_context, service_slot
+    from assistant.domain import Domain
+    from assistant.tracker import Tracker
+
+    assert service_slot(Domain.from_dict({"slots": {"service": {"type": "text"}}})) == "service"
+    assert service_slot(Domain()) == "current_service"
+    message = {"text": "在哪里办？", "entities": []}
+    assert rewrite_query("在哪里办？", message, "社保卡", followup=True) == "社保卡 在哪里办？"
+    assert rewrite_query("在哪里办？", message, "社保卡", followup=False) == "在哪里办？"
+    assert rewrite_query("社保卡在哪里办？", message, "社保卡", followup=True) == "社保卡在哪里办？"
+    named = {"text": "公积金在哪里办？", "entities": [{"entity": "service", "value": "公积金"}]}
+    assert rewrite_query("公积金在哪里办？", named, "社保卡", followup=True) == "公积金在哪里办？"
+    # with no service slot in the domain, the engine keeps one from the service entity
+    tracker = Tracker("c", (UserUttered("醫保卡丟了", named | {"intent": {"name": "x"}}),))
+    assert service_context(Domain(), tracker) == [SlotSet("current_service", "公积金")]
