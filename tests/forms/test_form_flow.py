@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -294,3 +295,24 @@ def test_a_question_while_paused_does_not_resume(chat: Chat) -> None:
     chat.say("等一下")
     chat.say("身份证丢了怎么办？")
     assert chat.tracker().active_loop is None and chat.slots()["paused_form"] == "id_card_appointment"
+
+
+def test_action_submit_form_retries_a_pending_submission(chat: Chat, backoffice: RunningBackOffice) -> None:
+    fill_to_confirmation(chat)
+    backoffice.state.fail_remaining = 2
+    chat.say("确认")
+    assert chat.slots()["submission"]["status"] == "pending"
+    replies = asyncio.run(chat.agent.execute(chat.conversation_id, "action_submit_form"))
+    assert "YZ-20261127-0001" in replies[0].text
+    assert chat.slots()["submission"]["status"] == "submitted" and chat.tracker().active_loop is None
+    # nothing left to submit
+    replies = asyncio.run(chat.agent.execute(chat.conversation_id, "action_submit_form"))
+    assert "没有待提交" in replies[0].text
+
+
+def test_action_reset_form_slots_forgets_every_field(chat: Chat) -> None:
+    chat.say("/id_card_renewal")
+    chat.say(f"我叫张三，电话13912345678，身份证{ID}")
+    asyncio.run(chat.agent.execute(chat.conversation_id, "action_reset_form_slots"))
+    slots = chat.slots()
+    assert slots["applicant_name"] is None and slots["id_number"] is None and slots["phone"] is None

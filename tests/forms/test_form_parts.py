@@ -179,6 +179,7 @@ def test_display_masks_id_and_phone_and_spells_dates() -> None:
         ("稍等", {Control.PAUSE}),
         ("继续", {Control.RESUME}),
         ("跳过", {Control.SKIP}),
+        ("这个不填", {Control.SKIP}),
         ("没有", {Control.SKIP}),
         ("確認", {Control.AFFIRM}),
         ("好的", {Control.AFFIRM}),
