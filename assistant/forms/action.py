@@ -275,17 +275,17 @@ class FormAction:
         if phase == "cancel_confirm":
             await self._answer_cancel(step, controls)
             return False
-        if Control.CANCEL in controls and found.empty:
+        if Control.CANCEL in controls and found.nothing_typed:
             step.set(PHASE_SLOT, "cancel_confirm")
             self._ask_cancel(step)
             return False
-        if Control.PAUSE in controls and found.empty:
+        if Control.PAUSE in controls and found.nothing_typed:
             self._pause(step)
             return False
-        if Control.RESUME in controls and found.empty and target is None:
+        if Control.RESUME in controls and found.nothing_typed and target is None:
             await self._reask(step, resumed=True)
             return False
-        if phase == "retry" and target is None and found.empty:
+        if phase == "retry" and target is None and found.nothing_typed:
             if Control.RETRY in controls or Control.AFFIRM in controls:
                 await self._submit(step)
                 return False
@@ -296,7 +296,7 @@ class FormAction:
             else:
                 step.say("上次提交没有成功，回复“重试”可再次提交。", [("重试", "重试")])
             return False
-        if phase == "confirm" and target is None and found.empty:
+        if phase == "confirm" and target is None and found.nothing_typed:
             if Control.AFFIRM in controls:
                 await self._submit(step)
                 return False

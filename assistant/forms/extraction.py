@@ -45,6 +45,12 @@ class Extraction:
     def empty(self) -> bool:
         return not self.candidates and not self.rejected
 
+    @property
+    def nothing_typed(self) -> bool:
+        """No value beyond the whole message as free text or a passing mention: "不办了" typed where a name
+        is asked is still "不办了"."""
+        return not self.rejected and all(c.from_text or c.incidental for c in self.candidates.values())
+
 
 _DIGIT_RUN = re.compile(r"[0-9０-９][0-9０-９ \-xX]{5,}")
 

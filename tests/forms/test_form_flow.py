@@ -316,3 +316,12 @@ def test_action_reset_form_slots_forgets_every_field(chat: Chat) -> None:
     asyncio.run(chat.agent.execute(chat.conversation_id, "action_reset_form_slots"))
     slots = chat.slots()
     assert slots["applicant_name"] is None and slots["id_number"] is None and slots["phone"] is None
+
+
+def test_cancel_and_pause_work_while_a_free_text_field_is_asked(chat: Chat) -> None:
+    chat.say("/id_card_renewal")  # the name (free text) is asked first
+    assert "确定要取消" in chat.text("不办了")
+    assert chat.slots()["applicant_name"] is None
+    chat.say("继续办理")
+    assert "保留" in chat.text("等一下，我先去找下证件")
+    assert chat.slots()["applicant_name"] is None and chat.slots()["paused_form"] == "id_card_appointment"
