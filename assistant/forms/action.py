@@ -226,7 +226,10 @@ class FormAction:
             found = extract(self.form, message, fills, step.slots.get(REQUESTED_SLOT))
             typed = {k: c for k, c in found.candidates.items() if not (c.from_text or c.incidental)}
             if (typed or found.rejected) and step.slots.get(PHASE_SLOT) in (None, "modify"):
-                await self._after_fill(step, self._apply(step, typed, found))
+                errors = self._apply(step, typed, found)
+                errors += await self._custom_validation(step, typed)
+                self._acknowledge_corrections(step)
+                await self._after_fill(step, errors)
             else:
                 await self._reask(step, resumed=True)
             return
@@ -234,7 +237,9 @@ class FormAction:
             step.set(slot, None)
         step.say(f"好的，我来帮您办理{self.form.title}。")
         found = extract(self.form, message, fills, None)
-        errors = self._apply(step, {k: c for k, c in found.candidates.items() if not c.from_text}, found)
+        typed = {k: c for k, c in found.candidates.items() if not c.from_text}
+        errors = self._apply(step, typed, found)
+        errors += await self._custom_validation(step, typed)
         await self._after_fill(step, errors)
 
     async def _reask(self, step: _Step, resumed: bool = False) -> None:
@@ -352,10 +357,18 @@ class FormAction:
             candidates = {req.slot: free or Candidate(text)}
         errors = self._apply(step, candidates, found)
         errors += await self._custom_validation(step, candidates)
+        self._acknowledge_corrections(step)
         if phase == "modify" and (requested in step.updated or requested not in candidates):
             step.set(PHASE_SLOT, None)
         await self._after_fill(step, errors)
         return False
+
+    def _acknowledge_corrections(self, step: _Step) -> None:
+        """Say what changed, masked, so the citizen knows a correction was understood."""
+        for f in self.form.fields:
+            old, new = step.before.get(f.slot), step.slots.get(f.slot)
+            if f.slot in step.updated and old not in (None, "") and new not in (None, "") and old != new:
+                step.say(f"好的，已将{f.label}改为{display(f, new)}。", field=f.slot)
 
     def _is_digression(
         self, step: _Step, text: str, intent: str | None, confidence: float, free_text: bool = False
@@ -383,11 +396,7 @@ class FormAction:
                 continue
             verdict = validate(f, c.raw, today=today, calendar=self.deps.calendar, info=c.info)
             if verdict.ok:
-                old = step.before.get(f.slot)
                 step.fill(f.slot, verdict.value)
-                if old not in (None, "") and old != verdict.value:
-                    # a correction: say what changed, masked, so the citizen knows it was understood
-                    step.say(f"好的，已将{f.label}改为{display(f, verdict.value)}。", field=f.slot)
             else:
                 errors.append((f, verdict))
         return errors
