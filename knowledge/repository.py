@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -249,11 +249,13 @@ def list_documents(
         stmt = stmt.where(Document.department == department)
     if service_item:
         stmt = stmt.where(Document.service_item == service_item)
-    docs = list(session.scalars(stmt.order_by(Document.id)))
+    stmt = stmt.order_by(Document.id)
     if tag:
         # tags are a JSON list; filtering in Python keeps this portable between SQLite and PostgreSQL
-        docs = [d for d in docs if tag in (d.tags or [])]
-    return docs[offset : offset + limit], len(docs)
+        docs = [d for d in session.scalars(stmt) if tag in (d.tags or [])]
+        return docs[offset : offset + limit], len(docs)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    return list(session.scalars(stmt.limit(limit).offset(offset))), total
 
 
 def document_versions(session: Session, doc_id: int) -> list[DocumentVersion]:
@@ -416,7 +418,7 @@ class _DocView:
     version: int
     fields: DocumentFields
     source_key: str | None
-    chunks: list[Chunk] = field(default_factory=list)
+    chunks: list[Any] = field(default_factory=list)  # rows or Chunk objects: seq, section, text
 
 
 def _expired(expiry: date | None, today: date | None) -> bool:
@@ -427,23 +429,45 @@ def collect_passages(session: Session, *, include_drafts: bool, today: date | No
     """Chunks of live documents and every phrasing of live FAQ entries. With ``include_drafts`` the working
     versions of drafts and edited documents are taken (what a publish makes live); without, only what was
     published. Documents expired on ``today`` are left out (the index filters again at search time)."""
+    # one query for the documents and one for their chunks, whatever the number of documents
+    wanted = Document.current_version if include_drafts else Document.published_version
     views: dict[int, _DocView] = {}
-    for doc in session.scalars(select(Document).where(Document.status != "archived").order_by(Document.id)):
-        if include_drafts:
-            version = doc.current_version
-        elif doc.status == "published" and doc.published_version is not None:
-            version = doc.published_version
-        else:
-            continue
-        snap = _version(session, doc.id, version).snapshot
-        views[doc.id] = _DocView(doc.id, version, DocumentFields.from_snapshot(snap), doc.source_key)
-    if views:
-        for chunk in session.scalars(
-            select(Chunk).where(Chunk.document_id.in_(list(views))).order_by(Chunk.document_id, Chunk.seq)
-        ):
-            view = views.get(chunk.document_id)
-            if view is not None and chunk.version == view.version:
-                view.chunks.append(chunk)
+    if include_drafts:
+        # the working copy is the current version: its metadata is on the row, no snapshot to parse
+        meta = [getattr(Document, k) for k in DocumentFields.__dataclass_fields__ if k != "body"]
+        rows = session.execute(
+            select(Document.id, Document.source_key, Document.current_version, *meta)
+            .where(Document.status != "archived")
+            .order_by(Document.id)
+        )
+        for doc_id, source_key, version, title, *rest in rows:
+            values = dict(zip([c.key for c in meta[1:]], rest, strict=True))
+            values["tags"] = tuple(values["tags"] or ())
+            views[doc_id] = _DocView(
+                doc_id, version, DocumentFields(title=title, body="", **values), source_key
+            )
+    else:
+        rows = session.execute(
+            select(Document.id, Document.source_key, DocumentVersion.version, DocumentVersion.snapshot)
+            .join(
+                DocumentVersion,
+                (DocumentVersion.document_id == Document.id) & (DocumentVersion.version == wanted),
+            )
+            .where(Document.status == "published")
+            .order_by(Document.id)
+        )
+        for doc_id, source_key, version, snapshot in rows:
+            views[doc_id] = _DocView(doc_id, version, DocumentFields.from_snapshot(snapshot), source_key)
+    chunk_stmt = (
+        select(Chunk.document_id, Chunk.version, Chunk.seq, Chunk.section, Chunk.text)
+        .join(Document, (Chunk.document_id == Document.id) & (Chunk.version == wanted))
+        .where(Document.status != "archived")
+        .order_by(Chunk.document_id, Chunk.seq)
+    )
+    for chunk in session.execute(chunk_stmt):
+        view = views.get(chunk.document_id)
+        if view is not None and chunk.version == view.version:
+            view.chunks.append(chunk)
     passages: list[Passage] = []
     for view in views.values():
         f = view.fields
@@ -451,7 +475,8 @@ def collect_passages(session: Session, *, include_drafts: bool, today: date | No
             continue
         if not view.chunks:
             # chunks are written with every version; rebuild if an older database lacks them
-            drafts = chunk_document(f.title, f.body)
+            body = _version(session, view.id, view.version).snapshot.get("body", "")
+            drafts = chunk_document(f.title, body)
             view.chunks.extend(Chunk(seq=d.seq, section=d.section, text=d.text) for d in drafts)
         for chunk in view.chunks:
             passages.append(
@@ -517,17 +542,25 @@ def published_passages(session: Session, today: date | None = None) -> list[Pass
 
 def promote(session: Session, built: PassageSet) -> None:
     """Mark the document versions and FAQ entries an index was built from as published."""
+    docs = {d.id: d for d in session.scalars(select(Document).where(Document.status != "archived"))}
+    changed: list[Document] = []
     for doc_id, version in built.document_versions:
-        doc = session.get(Document, doc_id)
-        if doc is None or doc.status == "archived":
-            continue
+        doc = docs.get(doc_id)
+        if doc is None or (doc.status == "published" and doc.published_version == version):
+            continue  # unchanged since the last publish: nothing to write
         doc.published_version = version
         doc.status = "published"
+        changed.append(doc)
+    session.flush()
+    for doc in changed:
         _prune_chunks(session, doc)
-    for faq_id in built.faq_ids:
-        faq = session.get(FaqEntry, faq_id)
-        if faq is not None and faq.status == "draft":
-            faq.status = "published"
+    ids = list(built.faq_ids)
+    for start in range(0, len(ids), 500):
+        session.execute(
+            update(FaqEntry)
+            .where(FaqEntry.id.in_(ids[start : start + 500]), FaqEntry.status == "draft")
+            .values(status="published")
+        )
     session.flush()
 
 
