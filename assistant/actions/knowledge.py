@@ -1,13 +1,15 @@
 """``action_knowledge_answer``: answer a policy question from the knowledge base, with citations, or say
 honestly that we do not know and offer the near misses as "did you mean" buttons.
 
-A follow-up question ("那要带什么材料？") is searched together with the service being discussed (the
-``current_service`` slot), so it resolves against the conversation rather than the whole knowledge base.
+A follow-up question ("那要带什么材料？") is searched together with the topic being discussed, so it resolves
+against the conversation rather than the whole knowledge base: the title of the document the last answer cited
+(the most specific topic), unless the citizen has named another service since (the service slot).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,14 +37,30 @@ def is_followup_intent(intent: str | None, followup_intents: Iterable[str] | Non
     return intent in set(followup_intents)
 
 
-def rewrite_query(text: str, message: Mapping[str, Any], service: str | None, followup: bool) -> str:
-    """``"要带什么材料"`` about ``身份证换领`` -> ``"身份证换领 要带什么材料"``. Left alone when the message names
-    a service itself, when no service is being discussed, or when it is not a follow-up question."""
-    if not followup or not service or service in text:
+_LEAD_IN = re.compile(r"^(?:那么|那请问|请问|那个|还有|那)[，,、\s]*")
+
+
+def conversation_topic(tracker: Tracker, slot: str) -> str | None:
+    """The latest of: the title the last answer cited, or a newer value of the service slot."""
+    for e in reversed(tracker.applied_events()):
+        if isinstance(e, SlotSet) and e.key == slot and e.value:
+            return str(e.value)
+        if isinstance(e, BotUttered) and e.data.get("citations") and not e.metadata.get("abstained"):
+            title = e.data["citations"][0].get("title")
+            if title:
+                return str(title)
+    value = tracker.get_slot(slot)
+    return str(value) if value else None
+
+
+def rewrite_query(text: str, message: Mapping[str, Any], topic: str | None, followup: bool) -> str:
+    """``"那要带什么材料？"`` about ``居民身份证换领`` -> ``"居民身份证换领 要带什么材料？"``. Left alone when the
+    message names a service itself, when nothing is being discussed, or when it is not a follow-up question."""
+    if not followup or not topic or topic in text:
         return text
     if any(e.get("entity") == "service" for e in message.get("entities") or []):
         return text
-    return f"{service} {text}"
+    return f"{topic} {_LEAD_IN.sub('', text.strip()) or text}"
 
 
 def citation_dict(citation: Any) -> dict[str, Any]:
@@ -97,8 +115,8 @@ class ActionKnowledgeAnswer:
         text = str(message.get("text") or "")
         intent = (message.get("intent") or {}).get("name")
         followup = is_followup_intent(intent, self.followup_intents)
-        slot = self.service_slot or service_slot(ctx.domain)
-        return rewrite_query(text, message, ctx.tracker.get_slot(slot), followup)
+        topic = conversation_topic(ctx.tracker, self.service_slot or service_slot(ctx.domain)) if followup else None
+        return rewrite_query(text, message, topic, followup)
 
     async def run(self, ctx: ActionContext) -> list[Event]:
         if ctx.knowledge is None:

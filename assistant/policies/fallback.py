@@ -2,7 +2,8 @@
 ``max_clarifications`` failed turns in a row, offer a human instead.
 
 It is asked last: besides messages the NLU is unsure of, it takes any message no other policy could handle
-(``catch_all``), so an unhandled message climbs the same ladder instead of repeating a generic fallback.
+(``catch_all``: "please rephrase" first), so an unhandled message climbs the same ladder instead of repeating a
+generic fallback.
 
 A failed turn is one the engine could not serve: it clarified, offered a human, fell back, or the knowledge base
 abstained. Any served turn resets the count.
@@ -83,8 +84,11 @@ class FallbackLadderPolicy:
     def predict(self, tracker: Tracker, domain: Domain) -> Prediction | None:
         if tracker.latest_action_name != ACTION_LISTEN:
             return None
-        if not self.catch_all and not self.is_unsure(tracker.latest_message):
+        unsure = self.is_unsure(tracker.latest_message)
+        if not unsure and not self.catch_all:
             return None
         if failed_turns_before(tracker) >= self.max_clarifications:
             return Prediction(ACTION_OFFER_HUMAN, 1.0, self.name)
-        return Prediction(ACTION_CLARIFY, 1.0, self.name)
+        # buttons of the top intents help only when the NLU hesitated; a confident intent nothing handles
+        # gets the plain "please rephrase"
+        return Prediction(ACTION_CLARIFY if unsure else ACTION_DEFAULT_FALLBACK, 1.0, self.name)

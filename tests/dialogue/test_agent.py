@@ -244,6 +244,7 @@ def test_query_rewrite_uses_the_domains_service_slot():
     assert service_slot(Domain()) == "current_service"
     message = {"text": "在哪里办？", "entities": []}
     assert rewrite_query("在哪里办？", message, "社保卡", followup=True) == "社保卡 在哪里办？"
+    assert rewrite_query("那请问要带什么材料？", message, "社保卡", followup=True) == "社保卡 要带什么材料？"
     assert rewrite_query("在哪里办？", message, "社保卡", followup=False) == "在哪里办？"
     assert rewrite_query("社保卡在哪里办？", message, "社保卡", followup=True) == "社保卡在哪里办？"
     named = {"text": "公积金在哪里办？", "entities": [{"entity": "service", "value": "公积金"}]}
@@ -251,3 +252,17 @@ def test_query_rewrite_uses_the_domains_service_slot():
     # with no service slot in the domain, the engine keeps one from the service entity
     tracker = Tracker("c", (UserUttered("醫保卡丟了", named | {"intent": {"name": "x"}}),))
     assert service_context(Domain(), tracker) == [SlotSet("current_service", "公积金")]
+
+
+def test_topic_is_the_last_cited_document_unless_another_service_was_named():
+    from assistant.actions.knowledge import conversation_topic
+    from assistant.tracker import Tracker
+
+    cited = BotUttered("……", {"citations": [{"title": "居民身份证有效期满换领"}]})
+    t = Tracker("c", (SlotSet("service", "身份证"), cited))
+    assert conversation_topic(t, "service") == "居民身份证有效期满换领"
+    t = t.with_events([SlotSet("service", "社保卡")])
+    assert conversation_topic(t, "service") == "社保卡"
+    abstained = BotUttered("不知道", {"citations": [{"title": "x"}]}, {"abstained": True})
+    assert conversation_topic(Tracker("c", (SlotSet("service", "公积金"), abstained)), "service") == "公积金"
+    assert conversation_topic(Tracker("c", ()), "service") is None

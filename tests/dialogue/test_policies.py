@@ -287,7 +287,8 @@ def test_fallback_ladder_clarifies_then_offers_a_human(domain):
     served = [*first_failure, user("greet"), act("utter_greet")]
     assert predicted(ladder, domain, *served, unsure) == "action_clarify_intent"
     # asked last, it also takes a confident message nothing else handled
-    assert predicted(FallbackLadderPolicy(), domain, user("greet", confidence=0.9)) == "action_clarify_intent"
+    assert predicted(FallbackLadderPolicy(), domain, user("greet", confidence=0.9)) == "action_default_fallback"
+    assert predicted(FallbackLadderPolicy(), domain, *first_failure, user("greet", confidence=0.9)) == "action_offer_human"
 
 
 def test_knowledge_abstention_counts_as_a_failure(domain):
