@@ -1,7 +1,7 @@
 """The form loop: one action per service form, run each time the citizen answers while the form is active.
 
-All of a form's progress lives in slots (the fields, ``requested_slot`` and a few ``form_*`` slots below), so a
-conversation restored from the tracker store continues exactly where it was, in any process.
+All of a form's progress lives in slots (see ``assistant.forms.state``), so a conversation restored from the
+tracker store continues exactly where it was, in any process.
 
 A turn, in order: cancel confirmation → cancel / pause → retry of a failed submission → confirmation →
 filling (corrections included). A message that answers nothing and looks like a question is rejected
@@ -10,7 +10,6 @@ filling (corrections included). A message that answers nothing and looks like a 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -25,43 +24,31 @@ from assistant.events import (
     ActiveLoop,
     BotUttered,
     Event,
-    Restarted,
-    SessionStarted,
     SlotSet,
-    UserUttered,
     event_from_dict,
     event_to_dict,
 )
-from assistant.forms.control import Control, detect, modify_target
+from assistant.forms.control import Control, detect, is_digression, modify_target
 from assistant.forms.extraction import Candidate, extract, free_text_candidate
-from assistant.forms.masking import display, masked_slots, summary
+from assistant.forms.masking import display, summary
 from assistant.forms.spec import FieldSpec, FormSpec
+from assistant.forms.state import (
+    PAUSED_SLOT,
+    PENDING_SLOT,
+    PHASE_SLOT,
+    REFERENCE_SLOT,
+    SKIPPED_SLOT,
+    Step,
+    interrupted_form,
+    last_user_index,
+    message_fills,
+    payload,
+)
 from assistant.forms.submission import Submission, SubmissionError, Submitter
 from assistant.forms.validators import Verdict, format_date, parse_day, validate
-from assistant.tracker import ACTION_LISTEN, REQUESTED_SLOT, Tracker, replay
+from assistant.tracker import ACTION_LISTEN, REQUESTED_SLOT
 
 log = logging.getLogger(__name__)
-
-# the form's own state, next to its fields
-PHASE_SLOT = "form_phase"  # None (filling) | "confirm" | "cancel_confirm" | "modify" | "retry"
-SKIPPED_SLOT = "form_skipped"  # optional fields the citizen chose not to fill
-PAUSED_SLOT = "paused_form"  # a form set aside with "等一下", resumed with "继续"
-# the latest submission: {status: "pending", form, error, attempts} after a failure (kept for a retry),
-# {status: "submitted", form, reference} after success; the names match the demo domain's slots
-PENDING_SLOT = "submission"
-REFERENCE_SLOT = "reference_number"  # the back office's reference of the latest submission
-INTERNAL_SLOTS = (PHASE_SLOT, SKIPPED_SLOT, PAUSED_SLOT, PENDING_SLOT, REFERENCE_SLOT)
-
-# intents that answer a form's question rather than leave it
-_FORM_INTENTS = frozenset({"inform", "affirm", "deny", "correct_slot", "skip", "cancel", "book_appointment"})
-# intents that leave the form even where free text is expected (policy questions, a human, small talk)
-_LEAVING_INTENTS = frozenset(
-    {"request_human", "complain", "out_of_scope", "chitchat", "greet", "goodbye", "thank"}
-)
-_QUESTION_INTENT_PREFIXES = ("ask_", "faq", "policy_")
-_QUESTION = re.compile(
-    r"[?？]|吗|什么|怎么|如何|哪|多少|几[个天号点]|是否|能不能|可不可以|要不要|为什么|啥|咋"
-)
 
 _KIND_HINTS = {
     "id_number": "（18位公民身份号码）",
@@ -81,116 +68,6 @@ class FormDeps:
     retry_on_next_turn: bool = True
 
 
-def payload(slot: str, value: str) -> str:
-    return "/inform" + json.dumps({slot: value}, ensure_ascii=False)
-
-
-class _Step:
-    """The working state of one run: slot values as they will be, and what to say."""
-
-    def __init__(self, ctx: ActionContext, form: FormSpec, base: Mapping[str, Any]) -> None:
-        self.ctx = ctx
-        self.form = form
-        self.current = dict(ctx.tracker.slots)
-        self.slots = dict(ctx.tracker.slots)
-        self.slots.update(base)
-        # values before the latest message: what a rejected answer reverts to
-        self.before = dict(self.slots)
-        self.said: list[BotUttered] = []
-        self.loop: list[Event] = []
-        self.updated: set[str] = set()
-
-    def set(self, slot: str, value: Any) -> None:
-        self.slots[slot] = value
-
-    def fill(self, slot: str, value: Any) -> None:
-        self.slots[slot] = value
-        self.updated.add(slot)
-        skipped = list(self.slots.get(SKIPPED_SLOT) or [])
-        if slot in skipped:
-            skipped.remove(slot)
-            self.slots[SKIPPED_SLOT] = skipped or None
-
-    def say(self, text: str, buttons: Sequence[tuple[str, str]] = (), **meta: Any) -> None:
-        data: dict[str, Any] = {}
-        if buttons:
-            data["buttons"] = [{"title": t, "payload": p} for t, p in buttons]
-        self.said.append(BotUttered(text, data, {"form": self.form.name, **meta}))
-
-    def respond(self, name: str, **values: Any) -> bool:
-        """A domain response if the project defines it (masked values fill its placeholders)."""
-        nlg = self.ctx.nlg
-        if not nlg.has(name):
-            return False
-        masked = masked_slots(self.form, self.slots)
-        msg = nlg.generate(name, self.slots, self.ctx.tracker.state.latest_input_channel, **masked, **values)
-        if msg is None:
-            return False
-        self.said.append(
-            BotUttered(msg.text, msg.event_data(), {"form": self.form.name, "utter_action": name})
-        )
-        return True
-
-    def is_missing(self, f: FieldSpec) -> bool:
-        if f.slot in (self.slots.get(SKIPPED_SLOT) or []):
-            return False
-        return self.slots.get(f.slot) in (None, "")
-
-    def missing(self) -> list[FieldSpec]:
-        return [f for f in self.form.fields if self.is_missing(f)]
-
-    def events(self) -> list[Event]:
-        out: list[Event] = list(self.loop)
-        for slot, value in self.slots.items():
-            if self.current.get(slot, None) != value:
-                out.append(SlotSet(slot, value))
-        return out + list(self.said)
-
-
-def _message_fills(tracker: Tracker) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Slots the engine's mappings set from the latest message, and their values before it."""
-    events = tracker.events
-    last_user = max((i for i, e in enumerate(events) if isinstance(e, UserUttered)), default=-1)
-    fills = {e.key: e.value for e in events[last_user + 1 :] if isinstance(e, SlotSet)}
-    if not fills:
-        return {}, {}
-    before = replay(events[: last_user + 1], tracker.slot_defaults).slots
-    return fills, {k: before.get(k) for k in fills}
-
-
-def is_digression(
-    text: str,
-    intent: str | None,
-    confidence: float,
-    ignored_intents: Sequence[str] = (),
-    *,
-    free_text: bool = False,
-) -> bool:
-    """Whether a message is for someone other than the form. Where free text is expected (a name, an
-    address), only questions and intents that clearly leave count: a classifier trained on service
-    questions may be confident about "王小明" for no good reason."""
-    if intent in ignored_intents or _QUESTION.search(text):
-        return True
-    if not intent or confidence < 0.8 or intent in _FORM_INTENTS:
-        return False
-    return not free_text or intent in _LEAVING_INTENTS or intent.startswith(_QUESTION_INTENT_PREFIXES)
-
-
-def interrupted_form(tracker: Tracker) -> str | None:
-    """The form a new session cut off (the citizen came back after the session expired): it was never
-    finished, cancelled or paused, so "继续" should pick it up like a paused one."""
-    loop: str | None = None
-    cut = False
-    for e in tracker.events:
-        if isinstance(e, ActiveLoop):
-            loop, cut = e.name, False
-        elif isinstance(e, Restarted):
-            loop, cut = None, False
-        elif isinstance(e, SessionStarted) and loop is not None:
-            cut = True
-    return loop if cut and tracker.active_loop is None else None
-
-
 class FormAction:
     def __init__(self, form: FormSpec, deps: FormDeps) -> None:
         self.form = form
@@ -200,11 +77,11 @@ class FormAction:
     # --- entry ---------------------------------------------------------------------------------------
     async def run(self, ctx: ActionContext) -> list[Event]:
         tracker = ctx.tracker
-        fills, before = _message_fills(tracker)
+        fills, before = message_fills(tracker)
         form_fills = {k: v for k, v in fills.items() if self.form.field(k) is not None}
         # undo the mappings' guesses on our fields; whatever survives validation is set again below
         base = {k: before[k] for k in form_fills}
-        step = _Step(ctx, self.form, base)
+        step = Step(ctx, self.form, base)
         if tracker.active_loop != self.name:
             await self._activate(step, form_fills)
         elif tracker.latest_action_name != ACTION_LISTEN:
@@ -216,7 +93,7 @@ class FormAction:
         return step.events()
 
     # --- activation and re-asking ---------------------------------------------------------------------
-    async def _activate(self, step: _Step, fills: Mapping[str, Any]) -> None:
+    async def _activate(self, step: Step, fills: Mapping[str, Any]) -> None:
         step.loop.append(ActiveLoop(self.name))
         message = step.ctx.tracker.latest_message
         if step.slots.get(PAUSED_SLOT) == self.name or interrupted_form(step.ctx.tracker) == self.name:
@@ -242,7 +119,7 @@ class FormAction:
         errors += await self._custom_validation(step, typed)
         await self._after_fill(step, errors)
 
-    async def _reask(self, step: _Step, resumed: bool = False) -> None:
+    async def _reask(self, step: Step, resumed: bool = False) -> None:
         phase = step.slots.get(PHASE_SLOT)
         if phase == "confirm":
             self._show_confirmation(step)
@@ -250,7 +127,7 @@ class FormAction:
             self._ask_cancel(step)
         elif phase == "retry":
             if self.deps.retry_on_next_turn and not resumed:
-                await self._submit(step)
+                await self.submit(step)
             else:
                 step.say("上次提交没有成功，回复“重试”可再次提交。", [("重试", "重试")])
         else:
@@ -265,7 +142,7 @@ class FormAction:
                 self._ask(step, target, prefix="" if resumed else "我们继续：")
 
     # --- one message --------------------------------------------------------------------------------
-    async def _handle(self, step: _Step, fills: Mapping[str, Any]) -> bool:
+    async def _handle(self, step: Step, fills: Mapping[str, Any]) -> bool:
         """Processes the latest message; True when it is not for the form (a digression)."""
         message = step.ctx.tracker.latest_message
         text = str(message.get("text") or "")
@@ -292,18 +169,18 @@ class FormAction:
             return False
         if phase == "retry" and target is None and found.nothing_typed:
             if Control.RETRY in controls or Control.AFFIRM in controls:
-                await self._submit(step)
+                await self.submit(step)
                 return False
             if self._is_digression(step, text, intent, confidence):
                 return True
             if self.deps.retry_on_next_turn:
-                await self._submit(step)
+                await self.submit(step)
             else:
                 step.say("上次提交没有成功，回复“重试”可再次提交。", [("重试", "重试")])
             return False
         if phase == "confirm" and target is None and found.nothing_typed:
             if Control.AFFIRM in controls:
-                await self._submit(step)
+                await self.submit(step)
                 return False
             if (
                 Control.DENY in controls
@@ -363,7 +240,7 @@ class FormAction:
         await self._after_fill(step, errors)
         return False
 
-    def _acknowledge_corrections(self, step: _Step) -> None:
+    def _acknowledge_corrections(self, step: Step) -> None:
         """Say what changed, masked, so the citizen knows a correction was understood."""
         for f in self.form.fields:
             old, new = step.before.get(f.slot), step.slots.get(f.slot)
@@ -371,7 +248,7 @@ class FormAction:
                 step.say(f"好的，已将{f.label}改为{display(f, new)}。", field=f.slot)
 
     def _is_digression(
-        self, step: _Step, text: str, intent: str | None, confidence: float, free_text: bool = False
+        self, step: Step, text: str, intent: str | None, confidence: float, free_text: bool = False
     ) -> bool:
         form = step.ctx.domain.forms.get(self.name)
         ignored = form.ignored_intents if form is not None else ()
@@ -379,7 +256,7 @@ class FormAction:
 
     # --- filling --------------------------------------------------------------------------------------
     def _apply(
-        self, step: _Step, candidates: Mapping[str, Candidate], found: Any
+        self, step: Step, candidates: Mapping[str, Candidate], found: Any
     ) -> list[tuple[FieldSpec, Verdict]]:
         errors: list[tuple[FieldSpec, Verdict]] = []
         today = step.ctx.now.date()
@@ -402,7 +279,7 @@ class FormAction:
         return errors
 
     async def _custom_validation(
-        self, step: _Step, candidates: Mapping[str, Candidate]
+        self, step: Step, candidates: Mapping[str, Candidate]
     ) -> list[tuple[FieldSpec, Verdict]]:
         """The project's rasa-sdk ``validate_<form>`` action, given the values we accepted, as Rasa does."""
         runner = self.deps.custom_actions
@@ -418,7 +295,7 @@ class FormAction:
         data = tracker.to_rasa_json()
         data["slots"] = dict(step.slots)
         # rasa-sdk validates the slot events that end the event list (``slots_to_validate``)
-        data["events"] = [event_to_dict(e) for e in tracker.events[: _last_user_index(tracker)]]
+        data["events"] = [event_to_dict(e) for e in tracker.events[: last_user_index(tracker)]]
         data["events"] += [event_to_dict(SlotSet(s, step.slots[s])) for s in sorted(step.updated)]
         try:
             result = await runner.run(name, data, domain_to_rasa_dict(step.ctx.domain))
@@ -443,7 +320,7 @@ class FormAction:
                 step.say(str(r["text"]), buttons, custom_action=name)
         return errors
 
-    async def _after_fill(self, step: _Step, errors: list[tuple[FieldSpec, Verdict]]) -> None:
+    async def _after_fill(self, step: Step, errors: list[tuple[FieldSpec, Verdict]]) -> None:
         requested = self.form.field(step.slots.get(REQUESTED_SLOT) or "")
         missing = step.missing()
         if step.slots.get(PHASE_SLOT) == "modify" and requested is not None:
@@ -482,7 +359,7 @@ class FormAction:
             out.append(("跳过", "跳过"))
         return out
 
-    def _ask(self, step: _Step, f: FieldSpec, prefix: str = "", include_prompt: bool = True) -> None:
+    def _ask(self, step: Step, f: FieldSpec, prefix: str = "", include_prompt: bool = True) -> None:
         step.set(REQUESTED_SLOT, f.slot)
         buttons = self._buttons(f, f.values if f.kind in ("lookup", "choice") else ())
         if prefix:
@@ -504,15 +381,15 @@ class FormAction:
         step.say(text, buttons, field=f.slot)
 
     # --- confirmation and submission ------------------------------------------------------------------
-    async def _complete(self, step: _Step) -> None:
+    async def _complete(self, step: Step) -> None:
         if self.form.confirm:
             step.set(PHASE_SLOT, "confirm")
             step.set(REQUESTED_SLOT, None)
             self._show_confirmation(step)
         else:
-            await self._submit(step)
+            await self.submit(step)
 
-    def _show_confirmation(self, step: _Step) -> None:
+    def _show_confirmation(self, step: Step) -> None:
         buttons = [("确认提交", "确认"), ("修改", "修改"), ("取消", "取消")]
         if step.respond(f"utter_confirm_{self.name}", summary=summary(self.form, step.slots)):
             if not step.said[-1].data.get("buttons"):
@@ -527,10 +404,10 @@ class FormAction:
             confirmation=True,
         )
 
-    def _ask_which(self, step: _Step) -> None:
+    def _ask_which(self, step: Step) -> None:
         step.say("请问要修改哪一项？", [(f"修改{f.label}", f"修改{f.label}") for f in self.form.fields])
 
-    async def _submit(self, step: _Step) -> None:
+    async def submit(self, step: Step) -> None:
         if not self.form.submit:
             step.say(f"好的，您的{self.form.title}信息已记录。")
             self._finish(step)
@@ -570,7 +447,7 @@ class FormAction:
             reference=receipt.reference,
         )
 
-    def _finish(self, step: _Step) -> None:
+    def _finish(self, step: Step) -> None:
         # the data has gone to the back office; it does not linger in the conversation's slots
         for f in self.form.fields:
             step.set(f.slot, None)
@@ -581,13 +458,13 @@ class FormAction:
         step.loop.append(ActiveLoop(None))
 
     # --- cancel and pause ------------------------------------------------------------------------------
-    def _ask_cancel(self, step: _Step) -> None:
+    def _ask_cancel(self, step: Step) -> None:
         step.say(
             f"确定要取消{self.form.title}吗？取消后已填写的信息将被清除。",
             [("确定取消", "确定取消"), ("继续办理", "继续办理")],
         )
 
-    async def _answer_cancel(self, step: _Step, controls: set[Control]) -> None:
+    async def _answer_cancel(self, step: Step, controls: set[Control]) -> None:
         if controls & {Control.DENY, Control.RESUME}:
             pending = (step.slots.get(PENDING_SLOT) or {}).get("status") == "pending"
             step.set(PHASE_SLOT, "retry" if pending else None)
@@ -600,59 +477,10 @@ class FormAction:
             return
         self._ask_cancel(step)
 
-    def _pause(self, step: _Step) -> None:
+    def _pause(self, step: Step) -> None:
         step.set(PAUSED_SLOT, self.name)
         step.loop.append(ActiveLoop(None))
         step.say(
             f"好的，不着急。您已填写的{self.form.title}信息会为您保留，准备好后回复“继续”即可接着办理。",
             [("继续", "继续")],
         )
-
-
-def _last_user_index(tracker: Tracker) -> int:
-    return max((i for i, e in enumerate(tracker.events) if isinstance(e, UserUttered)), default=-1) + 1
-
-
-class SubmitFormAction:
-    """``action_submit_form``: submits the form awaiting confirmation, or retries a pending submission, when a
-    rule or story asks for it (the form loop itself submits on "确认" and retries on its own)."""
-
-    name = "action_submit_form"
-
-    def __init__(self, forms: Mapping[str, FormAction]) -> None:
-        self._forms = dict(forms)
-
-    async def run(self, ctx: ActionContext) -> list[Event]:
-        slots = ctx.tracker.slots
-        pending = slots.get(PENDING_SLOT) or {}
-        name = pending.get("form") if pending.get("status") == "pending" else None
-        if (
-            name is None
-            and ctx.tracker.active_loop in self._forms
-            and slots.get(PHASE_SLOT) in ("confirm", "retry")
-        ):
-            name = ctx.tracker.active_loop
-        form = self._forms.get(name or "")
-        if form is None:
-            return [
-                BotUttered(
-                    "目前没有待提交的申请。/ There is nothing to submit.", {}, {"utter_action": self.name}
-                )
-            ]
-        step = _Step(ctx, form.form, {})
-        await form._submit(step)
-        return step.events()
-
-
-class ResetFormSlotsAction:
-    """``action_reset_form_slots``: forgets every form's fields and progress (e.g. a rule after "重新开始")."""
-
-    name = "action_reset_form_slots"
-
-    def __init__(self, forms: Sequence[FormSpec]) -> None:
-        self._slots = sorted(
-            {f.slot for form in forms for f in form.fields} | {PHASE_SLOT, SKIPPED_SLOT, PAUSED_SLOT}
-        )
-
-    async def run(self, ctx: ActionContext) -> list[Event]:
-        return [SlotSet(s, None) for s in self._slots if ctx.tracker.slots.get(s) is not None]

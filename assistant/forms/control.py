@@ -8,6 +8,7 @@ service questions is least sure.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from enum import StrEnum
 
 from assistant.forms.spec import FieldSpec, FormSpec
@@ -82,3 +83,33 @@ def modify_target(text: str, form: FormSpec) -> FieldSpec | None:
             if pos >= 0 and (best is None or (pos, -len(name)) < (best[0], best[1])):
                 best = (pos, -len(name), f)
     return best[2] if best else None
+
+
+# intents that answer a form's question rather than leave it
+_FORM_INTENTS = frozenset({"inform", "affirm", "deny", "correct_slot", "skip", "cancel", "book_appointment"})
+# intents that leave the form even where free text is expected (policy questions, a human, small talk)
+_LEAVING_INTENTS = frozenset(
+    {"request_human", "complain", "out_of_scope", "chitchat", "greet", "goodbye", "thank"}
+)
+_QUESTION_INTENT_PREFIXES = ("ask_", "faq", "policy_")
+_QUESTION = re.compile(
+    r"[?？]|吗|什么|怎么|如何|哪|多少|几[个天号点]|是否|能不能|可不可以|要不要|为什么|啥|咋"
+)
+
+
+def is_digression(
+    text: str,
+    intent: str | None,
+    confidence: float,
+    ignored_intents: Sequence[str] = (),
+    *,
+    free_text: bool = False,
+) -> bool:
+    """Whether a message is for someone other than the form. Where free text is expected (a name, an
+    address), only questions and intents that clearly leave count: a classifier trained on service
+    questions may be confident about "王小明" for no good reason."""
+    if intent in ignored_intents or _QUESTION.search(text):
+        return True
+    if not intent or confidence < 0.8 or intent in _FORM_INTENTS:
+        return False
+    return not free_text or intent in _LEAVING_INTENTS or intent.startswith(_QUESTION_INTENT_PREFIXES)

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.domain import Domain
-from assistant.forms.action import PAUSED_SLOT, interrupted_form, is_digression
-from assistant.forms.control import Control, detect
+from assistant.forms.control import Control, detect, is_digression
 from assistant.forms.extraction import extract
 from assistant.forms.spec import FormSpec, form_spec
+from assistant.forms.state import PAUSED_SLOT, interrupted_form
 from assistant.policies import Policy, PolicyBuildContext, Prediction, check_settings
 from assistant.tracker import ACTION_LISTEN, Tracker
 

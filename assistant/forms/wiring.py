@@ -13,10 +13,11 @@ from assistant.actions import Action
 from assistant.calendar import HolidayCalendar, load_holiday_calendar
 from assistant.custom_actions import CustomActionRunner, RasaSdkAction, build_custom_actions
 from assistant.domain import Domain
-from assistant.forms.action import FormAction, FormDeps, ResetFormSlotsAction, SubmitFormAction
+from assistant.forms.action import FormAction, FormDeps
 from assistant.forms.config import FormsConfig, load_endpoints
 from assistant.forms.spec import form_spec
 from assistant.forms.submission import Submitter
+from assistant.forms.support_actions import ResetFormSlotsAction, SubmitFormAction
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,7 @@ from form_harness import load_domain
 from assistant.calendar import load_holiday_calendar
 from assistant.domain import Domain, DomainError
 from assistant.events import ActionExecuted, ActiveLoop, SlotSet, UserUttered
-from assistant.forms.action import is_digression
-from assistant.forms.control import Control, detect, modify_target
+from assistant.forms.control import Control, detect, is_digression, modify_target
 from assistant.forms.masking import display, summary
 from assistant.forms.policy import FormPolicy
 from assistant.forms.spec import form_spec
