@@ -134,7 +134,7 @@ def versions_command(
     except ConfigError as err:
         raise _fail(err) from None
     if as_json:
-        typer.echo(json.dumps([vars(v) for v in versions], ensure_ascii=False, indent=1))
+        typer.echo(json.dumps([vars(v) for v in versions], ensure_ascii=False, indent=1, default=str))
         return
     for v in versions:
         error = f"  {v.error}" if v.error else ""

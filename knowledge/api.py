@@ -237,13 +237,13 @@ def search_response(result: SearchResult, live_version: int | None) -> SearchRes
     )
 
 
-def _version_public(info: IndexVersionInfo, created_at: datetime | None = None) -> IndexVersionPublic:
+def _version_public(info: IndexVersionInfo) -> IndexVersionPublic:
     return IndexVersionPublic(
         id=info.id,
         status=info.status,
         passage_count=info.passage_count,
         created_by=info.created_by,
-        created_at=created_at,
+        created_at=info.created_at,
         error=info.error,
     )
 
@@ -453,10 +453,7 @@ def make_router(
 
     @router.get("/versions", response_model=list[IndexVersionPublic])
     def versions(service: Service, _user: User) -> list[IndexVersionPublic]:
-        with service.session_factory() as s:
-            return [
-                _version_public(IndexVersionInfo.of(r), r.created_at) for r in repo.list_index_versions(s)
-            ]
+        return [_version_public(v) for v in service.versions()]
 
     @router.post("/versions/{version_id}/rollback", response_model=IndexVersionPublic)
     def rollback(version_id: int, service: Service, _user: User) -> IndexVersionPublic:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     create_engine,
     event,
@@ -35,6 +36,23 @@ INDEX_STATUSES = ("building", "live", "previous", "failed", "retired")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on every backend: SQLite keeps no offset, so values read back are marked UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given; use UTC-aware datetimes / 请使用带时区的 UTC 时间")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
 
 class Base(DeclarativeBase):
@@ -62,8 +80,8 @@ class Document(Base):
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
     current_version: Mapped[int] = mapped_column(Integer, default=1)
     published_version: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     versions: Mapped[list[DocumentVersion]] = relationship(
         back_populates="document", order_by="DocumentVersion.version", cascade="all, delete-orphan"
@@ -78,7 +96,7 @@ class DocumentVersion(Base):
     document_id: Mapped[int] = mapped_column(ForeignKey("kb_documents.id", ondelete="CASCADE"), index=True)
     version: Mapped[int] = mapped_column(Integer)
     created_by: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     content_hash: Mapped[str] = mapped_column(String(64))
     # the full document as it was (title, body and metadata), so any two versions can be diffed or restored
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -113,15 +131,15 @@ class FaqEntry(Base):
     external_id: Mapped[str | None] = mapped_column(String(200), index=True)
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
     created_by: Mapped[str] = mapped_column(String(200), default="system")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class IndexVersion(Base):
     __tablename__ = "kb_index_versions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     created_by: Mapped[str] = mapped_column(String(200))
     passage_count: Mapped[int] = mapped_column(Integer, default=0)
     path: Mapped[str | None] = mapped_column(String(1000))
@@ -136,8 +154,8 @@ class UnansweredQuestion(Base):
     query: Mapped[str] = mapped_column(Text)
     normalized: Mapped[str] = mapped_column(String(1000), unique=True)
     count: Mapped[int] = mapped_column(Integer, default=1)
-    first_asked: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_asked: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    first_asked: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_asked: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     handled: Mapped[bool] = mapped_column(Boolean, default=False)
     near_miss_keys: Mapped[list[Any]] = mapped_column(JSON, default=list)
 

@@ -15,7 +15,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -90,10 +90,11 @@ class IndexVersionInfo:
     created_by: str
     path: str | None
     error: str | None = None
+    created_at: datetime | None = None
 
     @classmethod
     def of(cls, row: IndexVersion) -> IndexVersionInfo:
-        return cls(row.id, row.status, row.passage_count, row.created_by, row.path, row.error)
+        return cls(row.id, row.status, row.passage_count, row.created_by, row.path, row.error, row.created_at)
 
 
 class IndexSlot:

@@ -129,6 +129,8 @@ def test_import_publish_search_rollback_over_http(client: TestClient) -> None:
 
     first = client.post("/api/kb/publish").json()
     assert first["status"] == "live" and first["created_by"] == "editor-li"
+    assert first["created_at"].endswith("Z") or first["created_at"].endswith("+00:00")
+    assert first["passage_count"] == 10
 
     hit = client.post("/api/kb/search", json={"query": "社保卡在哪裡辦？", "k": 3}).json()
     assert hit["answered"] and hit["live_version"] == first["id"]

@@ -54,7 +54,7 @@ def test_import_publish_search_versions_rollback(project: Path) -> None:
     assert _run("import", str(src / "id-card.md"), "--project", str(project), "--publish").exit_code == 0
     listed = json.loads(_run("versions", "--project", str(project), "--json").output)
     assert [(v["id"], v["status"]) for v in listed] == [(2, "live"), (1, "previous")]
-    assert listed[1]["created_by"] == "zhang"
+    assert listed[1]["created_by"] == "zhang" and listed[1]["created_at"].startswith("20")
 
     back = _run("rollback", "1", "--project", str(project))
     assert back.exit_code == 0 and "version 1 is live" in back.output
