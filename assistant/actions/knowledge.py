@@ -96,6 +96,29 @@ def _near_miss_buttons(hits: Iterable[Any], limit: int) -> list[Button]:
     return out
 
 
+# which part of a service guide answers each follow-up, in order of preference (section titles or FAQ questions)
+FOLLOWUP_SECTIONS: dict[str, tuple[str, ...]] = {
+    "ask_materials": ("所需材料", "申请材料", "材料", "证件", "带什么"),
+    "ask_location": ("办理地点", "地点", "地址", "窗口", "在哪", "哪里", "办理流程"),
+    "ask_fee": ("收费", "费用", "工本费", "多少钱"),
+    "ask_office_hours": ("办理时间", "工作时间", "几点", "上班"),
+    "ask_progress": ("办理时限", "时限", "进度", "多久", "几天"),
+    "ask_process": ("办理流程", "流程", "步骤"),
+}
+
+
+def pick_in_topic(hits: Iterable[Any], topic: str, keywords: Iterable[str]) -> Any | None:
+    """The hit from the document being discussed whose section (or FAQ question) fits the follow-up; the
+    document's title is in every chunk, so plain ranking would favour its shortest section instead."""
+    in_topic = [h for h in hits if h.passage.citation.title == topic]
+    for keyword in keywords:
+        for h in in_topic:
+            label = f"{h.passage.citation.section or ''} {h.passage.text if h.passage.kind == 'faq' else ''}"
+            if keyword in label:
+                return h
+    return None
+
+
 def service_slot(domain: Domain) -> str:
     """The slot holding the service under discussion: the domain's own (``current_service`` or ``service``),
     else ``current_service`` kept by ``service_context``."""
@@ -110,21 +133,29 @@ class ActionKnowledgeAnswer:
     k: int = 5
     max_suggestions: int = 3
 
-    def query(self, ctx: ActionContext) -> str:
+    def query(self, ctx: ActionContext) -> tuple[str, str | None, str | None]:
+        """The query to search, the topic it was resolved against (if any) and the follow-up intent."""
         message = ctx.tracker.latest_message
         text = str(message.get("text") or "")
         intent = (message.get("intent") or {}).get("name")
         followup = is_followup_intent(intent, self.followup_intents)
         topic = conversation_topic(ctx.tracker, self.service_slot or service_slot(ctx.domain)) if followup else None
-        return rewrite_query(text, message, topic, followup)
+        query = rewrite_query(text, message, topic, followup)
+        return query, topic if query != text else None, intent if followup else None
 
     async def run(self, ctx: ActionContext) -> list[Event]:
         if ctx.knowledge is None:
             return [BotUttered(UNAVAILABLE_TEXT, {}, {"utter_action": self.name})]
-        query = self.query(ctx)
+        query, topic, followup = self.query(ctx)
+        keywords = FOLLOWUP_SECTIONS.get(followup or "", ())
+        k = max(self.k, 20) if topic and keywords else self.k
         # embedding and index search are CPU work: keep the event loop free for other conversations
-        result = await asyncio.to_thread(ctx.knowledge.search, query, self.k)
+        result = await asyncio.to_thread(ctx.knowledge.search, query, k)
         meta = {"utter_action": self.name, "knowledge_query": query}
+        hit = pick_in_topic(result.hits, topic, keywords) if topic and keywords else None
+        if hit is not None:
+            text = hit.passage.answer or hit.passage.text
+            return [BotUttered(text, {"citations": [citation_dict(hit.passage.citation)]}, meta)]
         if result.answered and result.answer:
             citations = [citation_dict(c) for c in result.citations]
             return [BotUttered(result.answer, {"citations": citations}, meta)]

@@ -266,3 +266,21 @@ def test_topic_is_the_last_cited_document_unless_another_service_was_named():
     abstained = BotUttered("不知道", {"citations": [{"title": "x"}]}, {"abstained": True})
     assert conversation_topic(Tracker("c", (SlotSet("service", "公积金"), abstained)), "service") == "公积金"
     assert conversation_topic(Tracker("c", ()), "service") is None
+
+
+def test_follow_up_prefers_the_matching_section_of_the_discussed_document():
+    from assistant.actions.knowledge import FOLLOWUP_SECTIONS, pick_in_topic
+    from knowledge.types import Hit
+
+    def chunk(title: str, section: str, score: float) -> Hit:
+        citation = Citation(title, section, 1, None, None)
+        return Hit(Passage(f"{title}:{section}", "chunk", f"{title} / {section} ……", citation), score)
+
+    hits = [chunk("居民身份证有效期满换领", "收费标准", 0.7), chunk("居民身份证有效期满换领", "政策依据", 0.65),
+            chunk("居住证申领", "所需材料", 0.64), chunk("居民身份证有效期满换领", "所需材料", 0.6),
+            chunk("居民身份证有效期满换领", "办理流程", 0.5)]
+    pick = pick_in_topic(hits, "居民身份证有效期满换领", FOLLOWUP_SECTIONS["ask_materials"])
+    assert pick.passage.citation.section == "所需材料" and pick.passage.citation.title == "居民身份证有效期满换领"
+    where = pick_in_topic(hits, "居民身份证有效期满换领", FOLLOWUP_SECTIONS["ask_location"])
+    assert where.passage.citation.section == "办理流程"
+    assert pick_in_topic(hits, "社保卡挂失", FOLLOWUP_SECTIONS["ask_materials"]) is None
