@@ -46,6 +46,8 @@ class BackOfficeState:
     )
     by_key: dict[str, str] = field(default_factory=dict)
     records: dict[str, SubmissionIn] = field(default_factory=dict)
+    # which queue each application went to ("" for /submissions itself, "id-card" for /submissions/id-card)
+    targets: dict[str, str] = field(default_factory=dict)
     counters: dict[date, int] = field(default_factory=dict)
     fail_remaining: int = 0
     fail_status: int = 503
@@ -53,7 +55,7 @@ class BackOfficeState:
     attempts: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def accept(self, key: str, submission: SubmissionIn) -> tuple[str, bool]:
+    def accept(self, key: str, submission: SubmissionIn, target: str = "") -> tuple[str, bool]:
         with self.lock:
             if key in self.by_key:
                 return self.by_key[key], False
@@ -62,6 +64,7 @@ class BackOfficeState:
             reference = f"YZ-{day:%Y%m%d}-{self.counters[day]:04d}"
             self.by_key[key] = reference
             self.records[reference] = submission
+            self.targets[reference] = target
             return reference, True
 
 
@@ -70,10 +73,7 @@ def create_backoffice_app(state: BackOfficeState | None = None) -> FastAPI:
     app = FastAPI(title="云州市政务服务受理系统（演示）")
     app.state.backoffice = state
 
-    @app.post("/submissions", status_code=201)
-    async def submit(
-        body: SubmissionIn, idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None
-    ) -> dict[str, Any]:
+    async def receive(body: SubmissionIn, idempotency_key: str | None, target: str) -> dict[str, Any]:
         with state.lock:
             state.attempts += 1
             if state.fail_remaining > 0:
@@ -83,10 +83,24 @@ def create_backoffice_app(state: BackOfficeState | None = None) -> FastAPI:
                 )
         if not idempotency_key:
             raise HTTPException(400, "缺少 Idempotency-Key / missing Idempotency-Key header")
-        reference, created = state.accept(idempotency_key, body)
+        reference, created = state.accept(idempotency_key, body, target)
         if state.delay_s:
             await asyncio.sleep(state.delay_s)
         return {"reference": reference, "created": created}
+
+    @app.post("/submissions", status_code=201)
+    async def submit(
+        body: SubmissionIn, idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None
+    ) -> dict[str, Any]:
+        return await receive(body, idempotency_key, "")
+
+    @app.post("/submissions/{target:path}", status_code=201)
+    async def submit_to(
+        target: str,
+        body: SubmissionIn,
+        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    ) -> dict[str, Any]:
+        return await receive(body, idempotency_key, target)
 
     @app.get("/submissions/{reference}")
     async def get_submission(reference: str) -> SubmissionIn:

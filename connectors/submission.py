@@ -31,6 +31,15 @@ class HttpSubmitter:
         self._transport = transport
         self._sleep = sleep
 
+    def url_for(self, submission: Submission) -> str:
+        base = self._config.url or ""
+        target = submission.target
+        if not target:
+            return base
+        if target.startswith(("http://", "https://")):
+            return target
+        return base.rstrip("/") + "/" + target.lstrip("/")
+
     def _backoff(self, retry: int) -> float:
         return min(self._config.backoff_s * (2**retry), self._config.backoff_max_s)
 
@@ -42,12 +51,13 @@ class HttpSubmitter:
             "data": dict(submission.data),
         }
         headers = {"Idempotency-Key": key}
+        url = self.url_for(submission)
         attempts = self._config.max_retries + 1
         last: SubmissionError | None = None
         async with httpx.AsyncClient(transport=self._transport, timeout=self._config.timeout_s) as client:
             for attempt in range(1, attempts + 1):
                 try:
-                    response = await client.post(self._config.url or "", json=body, headers=headers)
+                    response = await client.post(url, json=body, headers=headers)
                 except httpx.TimeoutException:
                     last = SubmissionError(
                         "submission_timeout", "受理系统响应超时", "the back office timed out", retryable=True

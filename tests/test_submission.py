@@ -139,3 +139,16 @@ def test_idempotency_key_header_is_sent_and_depends_on_content_only() -> None:
     asyncio.run(submitter.submit(Submission("c", "f", {"a": 2, "b": "二"})))
     assert seen[0] == seen[1] != seen[2]
     assert len(seen[0]) == 64
+
+
+def test_a_form_may_name_its_own_target_under_the_configured_url(backoffice: RunningBackOffice) -> None:
+    submitter = _submitter(backoffice.submissions_url, [])
+    receipt = asyncio.run(
+        submitter.submit(Submission("c1", "residence_permit_application", DATA, "residence-permits"))
+    )
+    assert backoffice.state.targets[receipt.reference] == "residence-permits"
+    assert (
+        submitter.url_for(Submission("c", "f", {}, "https://other.example/api/x"))
+        == "https://other.example/api/x"
+    )
+    assert submitter.url_for(Submission("c", "f", {})) == backoffice.submissions_url

@@ -413,7 +413,9 @@ class FormAction:
             self._finish(step)
             return
         data = {f.slot: step.slots.get(f.slot) for f in self.form.fields}
-        submission = Submission(step.ctx.tracker.conversation_id, self.name, data)
+        submission = Submission(
+            step.ctx.tracker.conversation_id, self.name, data, self.form.submission_target
+        )
         try:
             receipt = await self.deps.submitter.submit(submission)
         except SubmissionError as err:

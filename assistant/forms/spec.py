@@ -11,6 +11,7 @@ us through ``FormDef.extra``::
         optional_slots: [remark]         # "跳过"/"不填" leaves them empty
         confirm: true                    # show the data and wait for 确认 before submitting (default)
         trigger_intents: [id_card_renewal]  # start the form on these intents (rules may start it too)
+        submission_target: id-card/appointments  # relative to forms.submission.url, or a full URL
         fields:
           appointment_date: {kind: working_day, label: 预约日期, max_days_ahead: 60}
           district: {kind: lookup, label: 办理区县}
@@ -106,6 +107,8 @@ class FormSpec:
     submit: bool = True
     # intents that start this form when no form is active (rules in data/rules.yml may start it too)
     trigger_intents: tuple[str, ...] = ()
+    # where this form is posted: None for forms.submission.url itself, a path relative to it, or a full URL
+    submission_target: str | None = None
 
     def field(self, slot: str) -> FieldSpec | None:
         for f in self.fields:
@@ -154,7 +157,8 @@ def form_spec(domain: Domain, form_name: str, source: str = "domain.yml") -> For
     if form is None:
         raise DomainError(source, f"forms: no form named {form_name!r} / 没有这个表单")
     extra = dict(form.extra)
-    known = {"title", "title_en", "optional_slots", "fields", "confirm", "submit", "trigger_intents"}
+    known = {"title", "title_en", "optional_slots", "fields", "confirm", "submit", "trigger_intents",
+             "submission_target"}  # fmt: skip
     unknown = sorted(set(extra) - known)
     if unknown:
         raise DomainError(source, f"forms.{form_name}: unknown key(s) {', '.join(unknown)} / 未知的表单设置")
@@ -207,4 +211,5 @@ def form_spec(domain: Domain, form_name: str, source: str = "domain.yml") -> For
         confirm=bool(extra.get("confirm", True)),
         submit=bool(extra.get("submit", True)),
         trigger_intents=tuple(str(i) for i in extra.get("trigger_intents") or ()),
+        submission_target=str(extra["submission_target"]) if extra.get("submission_target") else None,
     )

@@ -18,6 +18,8 @@ class Submission:
     conversation_id: str
     form: str
     data: Mapping[str, Any]
+    # the form's ``submission_target``: a path under the configured URL or a full URL; None for the URL itself
+    target: str | None = None
 
     def idempotency_key(self) -> str:
         """The same conversation submitting the same form with the same data gets the same key.

@@ -214,7 +214,7 @@ def test_without_automatic_retry_the_citizen_is_asked_to_say_retry(
     assert "YZ-" in chat.text("重试")
 
 
-def test_custom_form_validation_action_runs_in_process(chat: Chat) -> None:
+def test_custom_form_validation_action_runs_in_process(chat: Chat, backoffice: RunningBackOffice) -> None:
     chat.say("/residence_permit")
     chat.say("王五")
     chat.say("13912345678")
@@ -225,6 +225,11 @@ def test_custom_form_validation_action_runs_in_process(chat: Chat) -> None:
     assert slots["residence_address"] == "云州市云湖区云湖大道88号3栋201室"
     assert slots["district"] == "云湖区"  # named inside the address
     assert "请核对" in reply
+    chat.say("确认")
+    reference = chat.slots()["reference_number"]
+    # the form names its own queue (submission_target) under the configured back-office URL
+    assert backoffice.state.targets[reference] == "residence-permits"
+    assert backoffice.state.records[reference].data["residence_address"] == "云州市云湖区云湖大道88号3栋201室"
 
 
 def test_digression_without_knowledge_is_rejected_and_the_form_asks_again(chat: Chat) -> None:
