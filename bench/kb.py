@@ -46,9 +46,9 @@ from knowledge.embedders import (  # noqa: E402
     l2_normalize,
 )
 from knowledge.evaluate import EvalQuery, evaluate, load_faq, load_queries, quality, run_queries  # noqa: E402
+from knowledge.lexical import JiebaWords
 from knowledge.retrieval import build_index  # noqa: E402
 from knowledge.types import Citation, Passage  # noqa: E402
-from nlu.tokenizer import ChineseTokenizer  # noqa: E402
 
 faiss.omp_set_num_threads(1)
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +60,7 @@ class Models:
         self.use = USEEmbedder()
         defaults = KnowledgeConfig()
         self.default = EnsembleEmbedder([self.e5, self.use], defaults.embedding_weights)
-        self.tokenizer = ChineseTokenizer()
+        self.tokenizer = JiebaWords()
 
 
 def variants(models: Models) -> list[tuple[str, Embedder, KnowledgeConfig]]:

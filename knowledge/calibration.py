@@ -22,8 +22,8 @@ from sklearn.linear_model import LogisticRegression
 from knowledge.config import KnowledgeConfig
 from knowledge.embedders import make_embedder
 from knowledge.evaluate import QueryOutcome, leave_gold_out, load_faq, load_queries, run_queries
+from knowledge.lexical import JiebaWords
 from knowledge.retrieval import build_index
-from nlu.tokenizer import ChineseTokenizer
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     passages, ids = load_faq(args.faq)
     queries = [q for q in load_queries(args.queries, ids) if q.gold]
     embedder = make_embedder(config, args.project)
-    tokenizer = ChineseTokenizer()
+    tokenizer = JiebaWords()
     with tempfile.TemporaryDirectory() as tmp:
         index = build_index(passages, embedder, Path(tmp), config, tokenizer=tokenizer)
         answerable = run_queries(index, queries)

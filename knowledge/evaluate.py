@@ -20,9 +20,9 @@ import typer
 
 from knowledge.config import KnowledgeConfig
 from knowledge.embedders import Embedder, make_embedder
+from knowledge.lexical import JiebaWords, WordSegmenter
 from knowledge.retrieval import SearchIndex, build_index
 from knowledge.types import Citation, Passage, SearchResult
-from nlu.tokenizer import ChineseTokenizer
 
 
 class EvaluationInputError(ValueError):
@@ -154,7 +154,7 @@ def leave_gold_out(
     embedder: Embedder,
     cache_dir: Path,
     config: KnowledgeConfig,
-    tokenizer: ChineseTokenizer,
+    tokenizer: WordSegmenter,
 ) -> list[QueryOutcome]:
     """Each answerable query against an index without its gold entries (one build per distinct gold set;
     the vector cache makes each rebuild embed nothing)."""
@@ -196,13 +196,13 @@ def evaluate(
     embedder: Embedder | None = None,
     with_abstention: bool = False,
     unanswerable_path: Path | None = None,
-    tokenizer: ChineseTokenizer | None = None,
+    tokenizer: WordSegmenter | None = None,
     cache_dir: Path | None = None,
 ) -> dict[str, float]:
     passages, ids = load_faq(faq_path)
     queries = load_queries(queries_path, ids)
     embedder = embedder or make_embedder(config, project_dir)
-    tokenizer = tokenizer or ChineseTokenizer()
+    tokenizer = tokenizer or JiebaWords()
     with tempfile.TemporaryDirectory(prefix="kb-eval-") as tmp:
         cache = cache_dir or Path(tmp)
         index = build_index(passages, embedder, cache, config, tokenizer=tokenizer)

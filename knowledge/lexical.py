@@ -21,7 +21,24 @@ from rank_bm25 import BM25Okapi
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from nlu.normalize import normalize_text
-from nlu.tokenizer import ChineseTokenizer
+from nlu.tokenizer import make_segmenter, segment
+
+
+class WordSegmenter(Protocol):
+    """What the lexical side needs of a tokenizer; ``nlu.tokenizer.ChineseTokenizer`` is one."""
+
+    def words(self, text: str) -> list[str]: ...
+
+
+class JiebaWords:
+    """jieba with the government dictionary, cutting exactly as ``ChineseTokenizer`` does, without spaCy
+    (whose import pulls in torch: ~20 s on a loaded 2-core machine, for nothing the index needs)."""
+
+    def __init__(self) -> None:
+        self._seg = make_segmenter()
+
+    def words(self, text: str) -> list[str]:
+        return [t.text for t in segment(self._seg, text)]
 
 
 class LexicalIndex(Protocol):
@@ -46,7 +63,7 @@ class CharNgramIndex:
 class BM25Index:
     name = "bm25"
 
-    def __init__(self, doc_words: Sequence[Sequence[str]], tokenizer: ChineseTokenizer) -> None:
+    def __init__(self, doc_words: Sequence[Sequence[str]], tokenizer: WordSegmenter) -> None:
         self._tokenizer = tokenizer
         self._bm25 = BM25Okapi([list(w) or [""] for w in doc_words] or [[""]])
 
@@ -57,14 +74,14 @@ class BM25Index:
         # the spaCy pipeline does not pickle; it is supplied again on load
         return {"_bm25": self._bm25}
 
-    def attach(self, tokenizer: ChineseTokenizer) -> None:
+    def attach(self, tokenizer: WordSegmenter) -> None:
         self._tokenizer = tokenizer
 
 
 _PUNCT = re.compile(r"[\W_]+")
 
 
-def content_words(normalized: str, tokenizer: ChineseTokenizer) -> list[str]:
+def content_words(normalized: str, tokenizer: WordSegmenter) -> list[str]:
     return [w for w in tokenizer.words(normalized) if w.strip() and not _PUNCT.fullmatch(w)]
 _LATIN_OR_NOT = re.compile(r"[a-z]+|[^a-z]+")
 
@@ -175,7 +192,7 @@ LEXICAL_NAMES = ("pinyin", "char", "bm25")
 ANALYZER_VERSION = "2"  # part of the analysis cache key: bump when an analysis below changes
 
 
-def analyze(name: str, raw_text: str, tokenizer: ChineseTokenizer) -> list[str]:
+def analyze(name: str, raw_text: str, tokenizer: WordSegmenter) -> list[str]:
     """What a lexical index keeps of one document: normalised text (char), words (bm25) or pinyin tokens."""
     normalized = normalize_text(raw_text)
     if name == "char":
@@ -194,7 +211,7 @@ class AnalysisCache(Protocol):
 
 
 def analyze_all(
-    name: str, raw_texts: Sequence[str], tokenizer: ChineseTokenizer, cache: AnalysisCache | None
+    name: str, raw_texts: Sequence[str], tokenizer: WordSegmenter, cache: AnalysisCache | None
 ) -> list[list[str]]:
     """Analyses of ``raw_texts``, from the cache where the same text was analysed before (re-indexing after
     one edit then tokenizes one document, not all of them)."""
@@ -210,7 +227,7 @@ def analyze_all(
 
 
 def build_lexical(
-    name: str, raw_docs: Sequence[str], tokenizer: ChineseTokenizer, cache: AnalysisCache | None = None
+    name: str, raw_docs: Sequence[str], tokenizer: WordSegmenter, cache: AnalysisCache | None = None
 ) -> LexicalIndex:
     analysed = analyze_all(name, raw_docs, tokenizer, cache)
     if name == "pinyin":

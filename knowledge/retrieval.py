@@ -24,10 +24,9 @@ from knowledge.config import KnowledgeConfig
 from knowledge.dense import DenseIndex, DenseParams
 from knowledge.embedders import Embedder, EmbedderError, VectorCache, embed_passages_cached
 from knowledge.hybrid import aggregate_roles, confidence, fuse_rrf, fuse_weighted, margins
-from knowledge.lexical import BM25Index, LexicalIndex, build_lexical
+from knowledge.lexical import BM25Index, JiebaWords, LexicalIndex, WordSegmenter, build_lexical
 from knowledge.types import Citation, Hit, Passage, SearchResult
 from nlu.normalize import normalize_text
-from nlu.tokenizer import ChineseTokenizer
 
 FORMAT_VERSION = 1
 PHRASING, FULL = 0, 1
@@ -110,12 +109,12 @@ def build_index(
     cache_dir: Path | None,
     config: KnowledgeConfig,
     *,
-    tokenizer: ChineseTokenizer | None = None,
+    tokenizer: WordSegmenter | None = None,
 ) -> SearchIndex:
     started = time.perf_counter()
     passages = tuple(passages)
     layout = _layout(passages)
-    tokenizer = tokenizer or ChineseTokenizer()
+    tokenizer = tokenizer or JiebaWords()
     embedded = 0
     dense: DenseIndex | None = None
     cache = VectorCache(cache_dir) if cache_dir is not None else None
@@ -147,7 +146,7 @@ class SearchIndex:
         lexical: dict[str, LexicalIndex],
         config: KnowledgeConfig,
         stats: BuildStats,
-        tokenizer: ChineseTokenizer,
+        tokenizer: WordSegmenter,
     ) -> None:
         self.passages = passages
         self._layout = layout
@@ -272,7 +271,7 @@ class SearchIndex:
 
     @classmethod
     def load(
-        cls, directory: Path, embedder: Embedder, *, tokenizer: ChineseTokenizer | None = None
+        cls, directory: Path, embedder: Embedder, *, tokenizer: WordSegmenter | None = None
     ) -> SearchIndex:
         meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
         if meta.get("format") != FORMAT_VERSION:
@@ -289,7 +288,7 @@ class SearchIndex:
             )
         with open(directory / "index.pkl", "rb") as fh:
             state = pickle.load(fh)  # our own artefact, written by save() above
-        tokenizer = tokenizer or ChineseTokenizer()
+        tokenizer = tokenizer or JiebaWords()
         for index in state["lexical"].values():
             if isinstance(index, BM25Index):
                 index.attach(tokenizer)

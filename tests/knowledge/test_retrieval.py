@@ -14,11 +14,10 @@ from knowledge.dense import DenseIndex, DenseParams
 from knowledge.embedders import make_embedder
 from knowledge.evaluate import load_faq
 from knowledge.hybrid import aggregate_roles, fuse_rrf, margins
-from knowledge.lexical import build_lexical, split_syllables
+from knowledge.lexical import JiebaWords, WordSegmenter, build_lexical, split_syllables
 from knowledge.retrieval import SearchIndex, build_index
 from knowledge.types import Citation, Passage
 from nlu.normalize import normalize_text
-from nlu.tokenizer import ChineseTokenizer
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "knowledge"
 GUIDE = Citation(title="老年人优待办事指南", section="公共交通", version=3, effective_date=date(2025, 1, 1),
@@ -28,8 +27,8 @@ OLD_RULE = Citation(title="2019年临时通行证办法", section=None, version=
 
 
 @pytest.fixture(scope="module")
-def tokenizer() -> ChineseTokenizer:
-    return ChineseTokenizer()
+def tokenizer() -> WordSegmenter:
+    return JiebaWords()
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +49,7 @@ def passages() -> list[Passage]:
 
 
 @pytest.fixture(scope="module")
-def index(passages: list[Passage], config: KnowledgeConfig, tokenizer: ChineseTokenizer,
+def index(passages: list[Passage], config: KnowledgeConfig, tokenizer: WordSegmenter,
           tmp_path_factory: pytest.TempPathFactory) -> SearchIndex:
     embedder = make_embedder(config, Path("."))
     return build_index(passages, embedder, tmp_path_factory.mktemp("cache"), config, tokenizer=tokenizer)
@@ -115,7 +114,7 @@ def test_expired_passages_are_never_returned(index: SearchIndex) -> None:
     assert index.search(query, today=date(2020, 6, 1)).hits[0].passage.key == "doc-5:0"
 
 
-def test_save_and_load_round_trip(index: SearchIndex, tmp_path: Path, tokenizer: ChineseTokenizer) -> None:
+def test_save_and_load_round_trip(index: SearchIndex, tmp_path: Path, tokenizer: WordSegmenter) -> None:
     index.save(tmp_path / "v1")
     loaded = SearchIndex.load(tmp_path / "v1", index.embedder, tokenizer=tokenizer)
     for query in ("公积金怎么提取", "身分證過期了"):
@@ -125,7 +124,7 @@ def test_save_and_load_round_trip(index: SearchIndex, tmp_path: Path, tokenizer:
 
 
 def test_second_build_embeds_nothing(passages: list[Passage], config: KnowledgeConfig,
-                                     tokenizer: ChineseTokenizer, tmp_path: Path) -> None:
+                                     tokenizer: WordSegmenter, tmp_path: Path) -> None:
     use_only = config.model_copy(update={"embedding_model": "use", "embedding_weights": []})
     embedder = make_embedder(use_only, Path("."))
     first = build_index(passages, embedder, tmp_path, use_only, tokenizer=tokenizer)
@@ -137,7 +136,7 @@ def test_second_build_embeds_nothing(passages: list[Passage], config: KnowledgeC
     assert (second.stats.embedded, third.stats.embedded) == (1, 0)
 
 
-def test_lexical_retrievers_rank_the_matching_text_first(tokenizer: ChineseTokenizer) -> None:
+def test_lexical_retrievers_rank_the_matching_text_first(tokenizer: WordSegmenter) -> None:
     docs = ["社保卡申请办理", "公積金貸款額度", "离婚登记手续"]
     assert int(np.argmax(build_lexical("char", docs, tokenizer).scores(normalize_text("公積金能貸多少")))) == 1
     assert int(np.argmax(build_lexical("bm25", docs, tokenizer).scores("离婚手续"))) == 2
