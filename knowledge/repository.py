@@ -579,7 +579,9 @@ def get_index_version(session: Session, version_id: int) -> IndexVersion:
 
 
 def make_live(session: Session, version_id: int) -> IndexVersion:
-    for row in session.scalars(select(IndexVersion).where(IndexVersion.status == "live")):
+    # FOR UPDATE: two replicas publishing at once on PostgreSQL serialise here, so only one version is live
+    live = select(IndexVersion).where(IndexVersion.status == "live").with_for_update()
+    for row in session.scalars(live):
         if row.id != version_id:
             row.status = "previous"
     row = get_index_version(session, version_id)
