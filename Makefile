@@ -19,8 +19,11 @@ models/.trained: $(STAMP) config.yml domain.yml $(wildcard data/*.yml)
 	$(BIN)/gov-assistant train --project .
 	touch $@
 
+# The demo back office (where confirmed forms are submitted) runs beside the server and stops with it.
 run: $(STAMP) models/.trained
-	$(BIN)/gov-assistant shell --project .
+	$(BIN)/python -m connectors.backoffice_demo --port 8765 & bo=$$!; \
+	trap 'kill $$bo 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/gov-assistant serve --project .
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
