@@ -29,7 +29,7 @@ from knowledge.db import (
     utcnow,
 )
 from knowledge.types import Citation, Passage
-from nlu.normalize import normalize_text
+from nlu.normalize import normalize, normalize_text
 
 
 class KnowledgeError(Exception):
@@ -593,11 +593,35 @@ def make_live(session: Session, version_id: int) -> IndexVersion:
 # ---- unanswered questions ----------------------------------------------------------------------------------
 
 
+def mask_personal_data(text: str) -> tuple[str, str]:
+    """``text`` with ID and phone numbers masked (``1101**********1234``, ``139****5678``), and its normalised
+    form with those numbers replaced by placeholders, so the same question asked by two citizens is grouped."""
+    from nlu.extractors.idcard import find_id_spans, mask_id
+    from nlu.extractors.phone import find_phone_spans, mask_phone
+
+    norm = normalize(text)
+    spans: list[tuple[int, int, str, str]] = [(a, b, "<身份证号>", "id") for a, b in find_id_spans(norm.text)]
+    for a, b in find_phone_spans(norm.text):
+        if not any(a < e and s < b for s, e, _, _ in spans):
+            spans.append((a, b, "<电话>", "phone"))
+    masked, grouped = text, norm.text
+    for a, b, placeholder, kind in sorted(spans, reverse=True):
+        oa, ob = norm.span_to_original(a, b)
+        value = mask_id(norm.text[a:b]) if kind == "id" else mask_phone(norm.text[a:b])
+        if value == norm.text[a:b]:
+            continue  # a public hotline such as 12345 stays as it is
+        masked = masked[:oa] + value + masked[ob:]
+        grouped = grouped[:a] + placeholder + grouped[b:]
+    return masked, grouped
+
+
 def record_unanswered(
     session: Session, query: str, near_miss_keys: Sequence[str], now: datetime | None = None
 ) -> UnansweredQuestion | None:
-    """Count a low-confidence query; identical normalised text (width, traditional, case, spaces) is merged."""
-    normalized = normalize_text(query)[:1000]
+    """Count a low-confidence query; identical normalised text (width, traditional, case, spaces) is merged.
+    ID and phone numbers are masked before anything is stored: editors need the question, not the person."""
+    query, normalized = mask_personal_data(query)
+    normalized = normalized[:1000]
     if not normalized:
         return None
     now = now or utcnow()

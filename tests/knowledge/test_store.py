@@ -283,3 +283,27 @@ def test_the_store_and_a_publish_work_on_postgresql(pg_url: str, tmp_path: Path)
             assert [(r.normalized, r.count) for r in list_unanswered(s)] == [("护照怎么办", 2)]
     finally:
         engine.dispose()
+
+
+def test_unanswered_questions_never_store_id_or_phone_numbers(sessions: sessionmaker[Session]) -> None:
+    with sessions() as s, s.begin():
+        record_unanswered(s, "我的身份證號11010519491231002X，手機１３９１２３４５６７８，補貼到賬了嗎", [])
+        record_unanswered(s, "我的身份证号110105194912310021，手机13800138000，补贴到账了吗", [])
+        record_unanswered(s, "打了12345还是没人处理", [])
+    with sessions() as s:
+        rows = list_unanswered(s)
+    stored = " ".join(f"{r.query} {r.normalized}" for r in rows)
+    for secret in (
+        "11010519491231002X",
+        "110105194912310021",
+        "13912345678",
+        "１３９１２３４５６７８",
+        "13800138000",
+    ):
+        assert secret not in stored
+    # two citizens, one question: grouped under placeholders; the editor sees a masked original
+    assert [(r.normalized, r.count) for r in rows] == [
+        ("我的身份证号<身份证号>,手机<电话>,补贴到账了吗", 2),
+        ("打了12345还是没人处理", 1),  # a public hotline is not personal data
+    ]
+    assert rows[0].query.startswith("我的身份證號1101**********002X，手機139****5678")
