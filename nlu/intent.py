@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,103 @@ class SparseFeaturizer:
         return csr_matrix((vals, (rows, cols)), shape=(len(docs), self.size), dtype=np.float32)
 
 
+def fit_softmax(
+    sparse: Any, dense: np.ndarray, y: np.ndarray, n_classes: int, *, C: float, max_iter: int, tol: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """L2-regularised multinomial logistic regression by L-BFGS; the objective of scikit-learn's
+    ``LogisticRegression(C=C)`` (mean log-loss + ||W||^2 / (2 C n), intercept free).
+
+    Written out because the sparse n-gram block and the dense sentence block are multiplied separately
+    (sparse product + BLAS): scikit-learn needs one matrix, and 512 dense columns stored sparse made its
+    fit ~4x slower on the demo data (4.4 s vs ~1 s CPU for 2,500 examples).
+    """
+    n, n_sparse = sparse.shape
+    n_dense = dense.shape[1]
+    xs = sparse.astype(np.float64).tocsr()
+    xst = xs.T.tocsr()
+    xd = dense.astype(np.float64)
+    onehot = np.zeros((n, n_classes))
+    onehot[np.arange(n), y] = 1.0
+    alpha = 1.0 / (C * n)
+    shapes = ((n_sparse, n_classes), (n_dense, n_classes), (n_classes,))
+    sizes = [int(np.prod(s)) for s in shapes]
+
+    def unpack(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        a, b = sizes[0], sizes[0] + sizes[1]
+        return w[:a].reshape(shapes[0]), w[a:b].reshape(shapes[1]), w[b:]
+
+    def objective(w: np.ndarray) -> tuple[float, np.ndarray]:
+        ws, wd, b = unpack(w)
+        logits = xs @ ws + xd @ wd + b
+        logits -= logits.max(axis=1, keepdims=True)
+        log_norm = np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        log_p = logits - log_norm
+        loss = -(log_p * onehot).sum() / n + 0.5 * alpha * (np.sum(ws * ws) + np.sum(wd * wd))
+        residual = (np.exp(log_p) - onehot) / n
+        grad = np.concatenate([
+            (xst @ residual + alpha * ws).ravel(),
+            (xd.T @ residual + alpha * wd).ravel(),
+            residual.sum(axis=0),
+        ])
+        return float(loss), grad
+
+    ws, wd, b = unpack(lbfgs(objective, np.zeros(sum(sizes)), max_iter=max_iter, tol=tol))
+    return (np.ascontiguousarray(ws, dtype=np.float32), np.ascontiguousarray(wd, dtype=np.float32),
+            b.astype(np.float32))
+
+
+def lbfgs(
+    fg: Callable[[np.ndarray], tuple[float, np.ndarray]], x: np.ndarray, *, max_iter: int, tol: float, memory: int = 10
+) -> np.ndarray:
+    """Minimise a smooth function given value and gradient (L-BFGS two-loop recursion, Armijo backtracking).
+
+    scipy's L-BFGS-B spends most of its time in bookkeeping for bounds we do not have: with ~1M weights it
+    cost 3x the objective itself. Stops when the largest gradient component is below ``tol`` (scipy's
+    ``gtol``) or the objective stops decreasing.
+    """
+    f, g = fg(x)
+    history: list[tuple[np.ndarray, np.ndarray, float]] = []
+    for _ in range(max_iter):
+        if float(np.max(np.abs(g))) < tol:
+            break
+        q = g.copy()
+        alphas = []
+        for s, y, rho in reversed(history):
+            a = rho * float(s @ q)
+            q -= a * y
+            alphas.append(a)
+        if history:
+            s, y, _ = history[-1]
+            q *= float(s @ y) / float(y @ y)
+        else:
+            q /= max(float(np.linalg.norm(g)), 1.0)
+        for (s, y, rho), a in zip(history, reversed(alphas), strict=True):
+            q += s * (a - rho * float(y @ q))
+        direction = -q
+        slope = float(g @ direction)
+        if slope >= 0:  # not a descent direction: restart from steepest descent
+            history.clear()
+            direction, slope = -g, -float(g @ g)
+        step = 1.0
+        while True:
+            x_new = x + step * direction
+            f_new, g_new = fg(x_new)
+            if f_new <= f + 1e-4 * step * slope or step < 1e-8:
+                break
+            step *= 0.5
+        s, y = x_new - x, g_new - g
+        sy = float(s @ y)
+        if sy > 1e-12:
+            history.append((s, y, 1.0 / sy))
+            if len(history) > memory:
+                history.pop(0)
+        converged = (f - f_new) <= 1e-10 * max(abs(f), abs(f_new), 1.0)
+        x, f, g = x_new, f_new, g_new
+        if converged:
+            break
+    return x
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=-1, keepdims=True)
     e = np.exp(z)
@@ -136,35 +233,22 @@ class IntentClassifier:
             return np.zeros((len(texts), 0), dtype=np.float32)
         return np.asarray(enc.encode(list(texts)), dtype=np.float32) * self.dense_weight
 
-    def design_matrix(self, examples: Sequence[TrainExample]) -> Any:
-        from scipy.sparse import csr_matrix, hstack
-
-        docs = [(e.normalized.text, [t.text for t in e.tokens]) for e in examples]
-        sparse = self.featurizer.transform(docs)
-        dense = self._dense([e.normalized.text for e in examples])
-        return hstack([sparse, csr_matrix(dense)], format="csr") if dense.shape[1] else sparse
-
     # -------------------------------------------------------------------------- training
     def train(self, examples: Sequence[TrainExample], data: TrainingData, ctx: BuildContext) -> None:
-        from sklearn.linear_model import LogisticRegression
-
-        if len({e.example.intent for e in examples}) < 2:
+        labels = sorted({e.example.intent for e in examples})
+        if len(labels) < 2:
             raise ValueError("intent classification needs at least two intents / 至少需要两个意图才能训练")
-        self.featurizer.fit([(e.normalized.text, [t.text for t in e.tokens]) for e in examples])
-        x = self.design_matrix(examples)
-        y = [e.example.intent for e in examples]
-        model = LogisticRegression(C=float(self.settings["C"]), max_iter=int(self.settings["max_iter"]))
-        model.fit(x, y)
-        self.labels = [str(c) for c in model.classes_]
-        coef = model.coef_.astype(np.float32)
-        intercept = model.intercept_.astype(np.float32)
-        if coef.shape[0] == 1:  # binary: sklearn keeps one row; make it a two-class softmax
-            coef = np.vstack([-coef / 2, coef / 2])
-            intercept = np.array([-intercept[0] / 2, intercept[0] / 2], dtype=np.float32)
-        n_sparse = self.featurizer.size
-        self.coef_sparse = np.ascontiguousarray(coef[:, :n_sparse].T)
-        self.coef_dense = np.ascontiguousarray(coef[:, n_sparse:].T)
-        self.intercept = intercept
+        docs = [(e.normalized.text, [t.text for t in e.tokens]) for e in examples]
+        self.featurizer.fit(docs)
+        sparse = self.featurizer.transform(docs)
+        dense = self._dense([e.normalized.text for e in examples])
+        index = {label: i for i, label in enumerate(labels)}
+        y = np.array([index[e.example.intent] for e in examples])
+        self.coef_sparse, self.coef_dense, self.intercept = fit_softmax(
+            sparse, dense, y, len(labels), C=float(self.settings["C"]),
+            max_iter=int(self.settings["max_iter"]), tol=float(self.settings["tol"]),
+        )
+        self.labels = labels
 
     # -------------------------------------------------------------------------- prediction
     def predict_proba(self, text: str, words: Sequence[str]) -> np.ndarray:
@@ -216,7 +300,8 @@ INTENT_DEFAULTS: dict[str, Any] = {
     "dense_features": True,
     "dense_weight": 2.0,
     "C": 20.0,
-    "max_iter": 2000,
+    "max_iter": 500,
+    "tol": 1e-4,
     "ranking_length": 10,
 }
 
