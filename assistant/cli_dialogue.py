@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 
@@ -21,7 +25,30 @@ def build_engine(project: Path) -> Any:
     return build_runtime(project).agent.with_store(InMemoryTrackerStore())
 
 
-def run(project: Path, stories: Path | None = None) -> int:
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex((host, port)) != 0
+
+
+@contextmanager
+def demo_backoffice(project: Path) -> Iterator[str | None]:
+    """Start the demo back office for the run when config.yml submits to a local address nobody serves, so
+    the confirmation steps of the test stories reach a real HTTP service (as `make run` does)."""
+    from assistant.config import load_config
+
+    url = load_config(project).forms.submission.url
+    parts = urlsplit(url or "")
+    host, port = parts.hostname, parts.port
+    if host not in ("127.0.0.1", "localhost") or port is None or not _port_free(host, port):
+        yield None
+        return
+    from connectors.backoffice_demo import serve_in_thread
+
+    with serve_in_thread(host="127.0.0.1", port=port) as running:
+        yield running.submissions_url
+
+
+def run(project: Path, stories: Path | None = None, backoffice: bool = True) -> int:
     path = stories or project / "tests" / "test_stories.yml"
     if not path.exists():
         typer.echo(f"{path}: no test stories / 找不到测试故事文件", err=True)
@@ -30,8 +57,11 @@ def run(project: Path, stories: Path | None = None) -> int:
     if not data.stories:
         typer.echo(f"{path}: no stories to run / 没有可运行的测试故事", err=True)
         return 2
-    agent = build_engine(project)
-    report = asyncio.run(run_test_stories(agent, data.stories))
+    with demo_backoffice(project) if backoffice else nullcontext() as started:
+        if started:
+            typer.echo(f"started the demo back office for this run / 已启动演示受理系统: {started}")
+        agent = build_engine(project)
+        report = asyncio.run(run_test_stories(agent, data.stories))
     typer.echo(format_report(report, [*agent.warnings, *data.unsupported]))
     # a story that could not even be read (unsupported steps) is a failure too, never silently skipped
     return 1 if report.failed or data.unsupported else 0
@@ -44,6 +74,9 @@ def register(app: typer.Typer) -> None:
         stories: Annotated[
             Path | None, typer.Option("--stories", help="default: tests/test_stories.yml / 测试故事文件")
         ] = None,
+        backoffice: Annotated[
+            bool, typer.Option(help="start the demo back office when config.yml submits to a free local port")
+        ] = True,
     ) -> None:
         """Run the conversation tests through the real pipeline / 运行对话测试 (story accuracy, action P/R/F1)"""
-        raise typer.Exit(run(project.resolve(), stories))
+        raise typer.Exit(run(project.resolve(), stories, backoffice))
