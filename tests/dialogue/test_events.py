@@ -145,3 +145,17 @@ def test_to_rasa_json_is_what_rasa_sdk_reads():
     assert len(sdk_tracker.events) == 8
     assert set(data) >= {"sender_id", "slots", "latest_message", "events", "paused", "followup_action",
                          "active_loop", "latest_action_name", "latest_input_channel"}
+
+
+def test_back_rewinds_two_user_messages():
+    events = [
+        ActionExecuted("action_listen"), UserUttered("a", {"intent": {"name": "greet"}}), ActionExecuted("utter_greet"),
+        SlotSet("phone", "139"),
+        ActionExecuted("action_listen"), UserUttered("b", {"intent": {"name": "inform"}}), SlotSet("district", "东城区"),
+        ActionExecuted("utter_ok"),
+        ActionExecuted("action_listen"), UserUttered("/back", {"intent": {"name": "back"}}),
+        ActionExecuted("action_back"), UserUtteranceReverted(), UserUtteranceReverted(),
+    ]
+    state = replay(events, {"phone": None, "district": None})
+    assert state.slots["district"] is None and state.slots["phone"] == "139"
+    assert state.latest_message["intent"]["name"] == "greet"

@@ -295,3 +295,16 @@ def test_knowledge_abstention_counts_as_a_failure(domain):
     t = tracker(domain, user("out_of_scope"), act("action_knowledge_answer"),
                 BotUttered("不知道", {}, {"abstained": True}), user("nlu_fallback"))
     assert failed_turns_before(t) == 1
+
+
+def test_rule_condition_on_a_slot(domain):
+    data = parse_story_data(yaml.safe_load("""
+rules:
+- rule: only for people who asked for a human
+  condition: [{slot_was_set: [{wants_human: true}]}]
+  steps: [{intent: greet}, {action: utter_phone_known}]
+"""), "t")
+    policy = RulePolicy(data.rules, defaults=False)
+    assert predicted(policy, domain, SlotSet("wants_human", True), user("greet")) == "utter_phone_known"
+    assert predicted(policy, domain, SlotSet("wants_human", False), user("greet")) is None
+    assert predicted(policy, domain, user("greet")) is None
