@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.server_config import ServerConfig, default_channels
 from assistant.forms.config import FormsConfig
+from assistant.handoff.config import HandoffConfig
 from knowledge.config import KnowledgeConfig
 from nlu.config import ComponentConfig, NLUSettings, default_pipeline
 
@@ -49,6 +50,7 @@ class ProjectConfig(BaseModel):
     knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     forms: FormsConfig = Field(default_factory=FormsConfig)
+    handoff: HandoffConfig = Field(default_factory=HandoffConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     # channel name -> its settings; each channel validates its own (see connectors/)
     channels: dict[str, dict[str, Any] | None] = Field(default_factory=default_channels)

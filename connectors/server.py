@@ -42,6 +42,10 @@ class Runtime:
     started_at: float = field(default_factory=time.time)
     # more readiness checks from later parts (e.g. Redis), each returning True when healthy
     checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
+    # human handoff and staff accounts (connectors.console.wiring.attach_console)
+    handoff: Any = None
+    accounts: Any = None
+    delivery: Any = None
 
     def extra_routers(self) -> list[APIRouter]:
         return self.routers
@@ -109,6 +113,9 @@ def build_runtime(project: Path | str, *, with_knowledge: bool = True) -> Runtim
     forms = build_forms_runtime(project, Domain.load(domain_path), forms_config, submitter_for(forms_config.submission))
     agent = build_agent(project, interpreter, knowledge=knowledge, extra_actions=forms.actions)
     runtime = Runtime(project, config, interpreter, agent, knowledge, resolve_url(config.database.url, project))
+    from connectors.console.wiring import attach_console
+
+    attach_console(runtime)
     if knowledge is not None:
         from knowledge.api import make_router
 
@@ -125,7 +132,11 @@ def create_server_app(project: Path | str) -> FastAPI:
     channels = getattr(runtime.config, "channels", None)
     from assistant.server_config import ServerConfig, default_channels
 
-    return create_app(runtime, server or ServerConfig(), channels if channels is not None else default_channels())
+    app = create_app(runtime, server or ServerConfig(), channels if channels is not None else default_channels())
+    from connectors.console.wiring import bind_channels
+
+    bind_channels(runtime, app.state.channels)
+    return app
 
 
 def register(app: Any) -> None:

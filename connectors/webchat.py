@@ -72,6 +72,7 @@ def transcript(events: Sequence[Any]) -> list[dict[str, Any]]:
                     "buttons": data.get("buttons") or [],
                     "citations": data.get("citations") or [],
                     "image": data.get("image"),
+                    "custom": data.get("custom"),
                     "ts": e.timestamp,
                 }
             )
@@ -174,6 +175,12 @@ class WebchatChannel:
                 raise ValueError("not an object")
             if data.get("type") == "ping":
                 await ws.send_json({"type": "pong"})
+                return
+            if data.get("type") == "typing":
+                # shown to the staff member holding the conversation, if any
+                handoff = getattr(self.runtime, "handoff", None)
+                if handoff is not None:
+                    handoff.citizen_typing(session_id)
                 return
             msg = IncomingMessage.model_validate({**data, "session_id": session_id})
         except (ValueError, ValidationError):

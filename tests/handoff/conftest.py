@@ -1,0 +1,133 @@
+"""A real server for the handoff tests: the demo project with a small knowledge base, trained once per session.
+
+The NLU is trained from the demo's ``data/nlu.yml``, the knowledge base is imported with the real embedder, forms
+submit to the demo back office and WeChat's customer-service API is a small fake HTTP server on a local port that
+keeps the 48-hour window the way WeChat does (the test says when the citizen last wrote).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from handoff_helpers import PASSWORD, WECHAT_TOKEN, FakeWeChat, serve, stop
+
+from assistant.agent import UserMessage
+from connectors.backoffice_demo import RunningBackOffice, serve_in_thread
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures"
+KB_DOCS = ("appointment-rules.md", "citizen-centre.md", "idcard-renew.md")
+KB_FAQ_LINES = 10
+HIGH_LIMITS = {"rate_per_minute": 1_000_000, "rate_burst": 100_000, "timeout_s": 30}
+
+
+@pytest.fixture(scope="session")
+def wechat_fake() -> Iterator[FakeWeChat]:
+    fake = FakeWeChat()
+    live = serve(fake.app())
+    fake.url = live.url
+    try:
+        yield fake
+    finally:
+        stop(live)
+
+
+@pytest.fixture(scope="session")
+def backoffice() -> Iterator[RunningBackOffice]:
+    with serve_in_thread() as running:
+        yield running
+
+
+def _has_rules(data_dir: Path) -> bool:
+    for path in data_dir.rglob("*.yml"):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if isinstance(doc, dict) and doc.get("rules"):
+            return True
+    return False
+
+
+def make_project(dest: Path, backoffice_url: str, wechat_url: str) -> Path:
+    for name in ("domain.yml", "endpoints.yml"):
+        if (ROOT / name).exists():
+            shutil.copy(ROOT / name, dest / name)
+    for name in ("data", "actions"):
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+    if not _has_rules(dest / "data"):
+        shutil.copy(FIXTURES / "handoff" / "rules.yml", dest / "data" / "handoff_test_rules.yml")
+    kb = dest / "knowledge_base"
+    (kb / "docs").mkdir(parents=True)
+    for doc in KB_DOCS:
+        shutil.copy(ROOT / "knowledge_base" / "docs" / doc, kb / "docs" / doc)
+    faq = (ROOT / "knowledge_base" / "faq.jsonl").read_text(encoding="utf-8").splitlines()[:KB_FAQ_LINES]
+    (kb / "faq.jsonl").write_text("\n".join(faq) + "\n", encoding="utf-8")
+
+    config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
+    config["database"] = {"url": "sqlite:///var/handoff-tests.db"}
+    config.setdefault("forms", {}).setdefault("submission", {})
+    config["forms"]["submission"].update({"url": f"{backoffice_url}/submissions", "timeout_s": 5, "max_retries": 0})
+    config["server"] = dict(HIGH_LIMITS)
+    config["channels"] = {"rest": {}, "webchat": {}, "wechat": {"token": WECHAT_TOKEN, "appid": "wxtest",
+                                                                 "secret": "s", "api_base_url": wechat_url}}
+    handoff = dict(config.get("handoff") or {})
+    # staff are always on duty in these tests; the out-of-hours test swaps the calendar
+    handoff["service_hours"] = {**(handoff.get("service_hours") or {}), "always_open": True}
+    # the test client and the browser talk plain HTTP
+    handoff["console"] = {**(handoff.get("console") or {}), "cookie_secure": False}
+    handoff.setdefault("teams", [{"id": "general", "name": "综合咨询"}, {"id": "social_security", "name": "社保组"}])
+    config["handoff"] = handoff
+    (dest / "config.yml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return dest
+
+
+@pytest.fixture(scope="session")
+def project_dir(tmp_path_factory: pytest.TempPathFactory, backoffice: RunningBackOffice, wechat_fake: FakeWeChat) -> Path:
+    return make_project(tmp_path_factory.mktemp("handoff-project"), backoffice.url, wechat_fake.url)
+
+
+@pytest.fixture(scope="session")
+def runtime(project_dir: Path) -> Any:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from connectors.console.wiring import attach_console
+    from connectors.server import build_runtime
+
+    rt = build_runtime(project_dir)
+    attach_console(rt)  # no-op when the server already attached it
+    asyncio.run(rt.agent.handle(UserMessage("warm-up", "你好")))
+    for username, role, name, team in (
+        ("agent1", "agent", "王芳", "general"),
+        ("agent2", "agent", "李强", "general"),
+        ("agent3", "agent", "赵敏", "social_security"),
+        ("boss", "admin", "张主任", None),
+    ):
+        if rt.accounts.get(username) is None:
+            rt.accounts.create_user(username, PASSWORD, role, name, team)
+    return rt
+
+
+@pytest.fixture(scope="session")
+def app(project_dir: Path, runtime: Any) -> FastAPI:
+    from connectors.console.wiring import bind_channels
+    from connectors.server import create_server_app
+
+    app = create_server_app(project_dir, runtime=runtime)
+    bind_channels(runtime, app.state.channels)
+    return app
+
+
+@pytest.fixture()
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
