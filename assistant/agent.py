@@ -85,6 +85,8 @@ class Interpreter(Protocol):
 
 # after the slot mappings, further hooks may add events from the parsed message (e.g. conversation context)
 SlotHook = Callable[[Domain, Tracker], list[Event]]
+# while a human holds the conversation, each kept message goes to these (the handoff package relays it)
+PausedHook = Callable[[Tracker], Awaitable[list[Event]]]
 
 _PAYLOAD = re.compile(r"^/(?P<intent>[\w.\-]+)(?P<entities>\{.*\})?\s*$", re.DOTALL)
 
@@ -128,6 +130,7 @@ class Agent:
         slot_hooks: Sequence[SlotHook] = (),
         max_actions: int = 10,
         cache_size: int = 10_000,
+        paused_hooks: Sequence[PausedHook] = (),
     ) -> None:
         self.domain = domain
         self.interpreter = interpreter
@@ -147,7 +150,7 @@ class Agent:
         self._slot_defaults = domain.slot_defaults
         # run for each message kept while a human holds the conversation (the handoff package relays it and may
         # answer, e.g. a cancel while queued); each returns events to append
-        self.paused_hooks: list[Callable[[Tracker], Awaitable[list[Event]]]] = []
+        self.paused_hooks: list[PausedHook] = list(paused_hooks)
 
     # --- public ------------------------------------------------------------------------------------------
     @property
@@ -159,7 +162,7 @@ class Agent:
         """The same engine over another store (e.g. an in-memory one for conversation tests)."""
         return Agent(
             self.domain, self.interpreter, self.ensemble, self.actions, store, self.nlg, self.knowledge,
-            self.clock, locks, self.config, self.slot_hooks, self.max_actions, self._cache_size,
+            self.clock, locks, self.config, self.slot_hooks, self.max_actions, self._cache_size, self.paused_hooks,
         )
 
     async def handle(self, message: UserMessage) -> list[BotReply]:

@@ -15,7 +15,7 @@ from assistant.actions import ActionContext
 from assistant.agent import SHANGHAI, Agent, BotReply, UserMessage, build_agent, parse_payload
 from assistant.events import ActiveLoop, BotUttered, Event, Restarted, SessionStarted, SlotSet, UserUttered
 from assistant.policies import default_registry
-from assistant.store import SQLTrackerStore
+from assistant.store import InMemoryTrackerStore, SQLTrackerStore
 from knowledge.config import KnowledgeConfig
 from knowledge.embedders import make_embedder
 from knowledge.retrieval import SearchIndex, build_index
@@ -284,3 +284,22 @@ def test_follow_up_prefers_the_matching_section_of_the_discussed_document():
     where = pick_in_topic(hits, "居民身份证有效期满换领", FOLLOWUP_SECTIONS["ask_location"])
     assert where.passage.citation.section == "办理流程"
     assert pick_in_topic(hits, "社保卡挂失", FOLLOWUP_SECTIONS["ask_materials"]) is None
+
+
+def test_paused_conversation_keeps_messages_for_the_hooks(project, interpreter, index, tmp_path):
+    from assistant.events import CustomEvent
+
+    relayed: list[str] = []
+
+    async def relay(tracker):
+        relayed.append(tracker.latest_user_event().text)
+        return []
+
+    agent = make_agent(project, interpreter, index, tmp_path)
+    agent.paused_hooks.append(relay)
+    say(agent, "你好")
+    agent.store.append("c1", [CustomEvent("pause")])
+    assert say(agent, "我要找人工") == []
+    assert relayed == ["我要找人工"]
+    # the same hooks survive a change of store
+    assert agent.with_store(InMemoryTrackerStore()).paused_hooks == [relay]
