@@ -207,7 +207,7 @@ def _rule_spec(name: str) -> ComponentSpec:
 
     assigns = ("entities",)
     requires = ("entities",) if name == "EntitySynonymMapper" else ("normalized",)
-    return ComponentSpec(name, factory, loader, {}, assigns, requires)
+    return ComponentSpec(name, factory, loader, {}, assigns, requires, check_settings=False)
 
 
 RULE_EXTRACTORS = (
@@ -229,12 +229,14 @@ def default_registry() -> Registry:
         {"traditional_to_simplified": True, "lowercase": True}, ("normalized",), (),
     ))
     reg.register(ComponentSpec(
-        "JiebaTokenizer", JiebaTokenizer, JiebaTokenizer.from_disk, {}, ("tokens",), (),
+        "JiebaTokenizer", JiebaTokenizer, JiebaTokenizer.from_disk, {"dictionary_path": None}, ("tokens",), (),
+        rasa_ignored=("intent_tokenization_flag", "intent_split_symbol", "token_pattern", "prefix_separator_symbol"),
     ))
     for name in RULE_EXTRACTORS:
         reg.register(_rule_spec(name))
     reg.register(ComponentSpec(
         "CRFEntityExtractor", CRFEntityExtractor, CRFEntityExtractor.from_disk, CRF_DEFAULTS, ("entities",), ("tokens",),
+        rasa_ignored=("BILOU_flag", "features", "L1_c", "L2_c", "split_entities_by_comma"),
     ))
     reg.register(ComponentSpec(
         "IntentClassifier", IntentClassifier, IntentClassifier.from_disk, INTENT_DEFAULTS, ("intent",), ("tokens",),

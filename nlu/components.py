@@ -120,6 +120,10 @@ class ComponentSpec:
     default_config: Mapping[str, Any] = field(default_factory=dict)
     assigns: tuple[str, ...] = ()
     requires: tuple[str, ...] = ()
+    # settings checked here: None leaves checking to the component itself (the rule extractors do)
+    check_settings: bool = True
+    # Rasa settings of the same-named Rasa component that we accept but do not use (reported at train time)
+    rasa_ignored: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -183,6 +187,18 @@ class Registry:
             if name in seen:
                 continue
             seen.add(name)
+            settings = dict(settings)
+            if spec.check_settings:
+                ignored = sorted(k for k in settings if k in spec.rasa_ignored)
+                if ignored:
+                    warnings.append(f"{name}: setting(s) {', '.join(ignored)} not used / 未使用的设置")
+                    settings = {k: v for k, v in settings.items() if k not in spec.rasa_ignored}
+                unknown = sorted(set(settings) - set(spec.default_config))
+                if unknown:
+                    raise PipelineError(
+                        f"{name}: unknown setting(s) {', '.join(unknown)} / 未知的设置; "
+                        f"allowed: {', '.join(sorted(spec.default_config)) or '(none)'}"
+                    )
             out.append((spec, {**spec.default_config, **settings}))
         _check_requires(out)
         return out, warnings

@@ -222,3 +222,14 @@ def test_parse_from_several_threads_matches_sequential(interpreter: Interpreter)
     with ThreadPoolExecutor(max_workers=4) as pool:
         got = list(pool.map(lambda t: interpreter.parse(t, NOW), texts))
     assert got == expected
+
+
+def test_settings_are_checked_by_name() -> None:
+    with pytest.raises(PipelineError, match=r"IntentClassifier: unknown setting\(s\) epochs"):
+        default_registry().resolve([("JiebaTokenizer", {}), ("IntentClassifier", {"epochs": 100})])
+    resolved, warnings = default_registry().resolve(
+        [("JiebaTokenizer", {"intent_tokenization_flag": True}), ("IntentClassifier", {}),
+         ("FallbackClassifier", {"threshold": 0.7})]
+    )
+    assert any("intent_tokenization_flag" in w for w in warnings)
+    assert resolved[2][1] == {"threshold": 0.7, "ambiguity_threshold": 0.1}
