@@ -218,9 +218,9 @@ class _Turn:
         self.tracker = tracker
         self.uttered: list[BotUttered] = []
 
-    def context(self) -> ActionContext:
+    def context(self, prediction: Prediction | None = None) -> ActionContext:
         a = self.agent
-        return ActionContext(self.tracker, a.domain, a.nlg, a.knowledge, a.clock(), a.config)
+        return ActionContext(self.tracker, a.domain, a.nlg, a.knowledge, a.clock(), a.config, prediction)
 
     def persist(self, events: Sequence[Event]) -> None:
         self.tracker = self.agent._persist(self.tracker, events)
@@ -302,7 +302,7 @@ class _Turn:
         ok = True
         try:
             action = self.agent.actions.get(name)
-            events = list(await action.run(self.context()))
+            events = list(await action.run(self.context(prediction)))
         except UnknownActionError:
             log.error("conversation %s: action %s is not registered", self.tracker.conversation_id, name)
             events, ok = [BotUttered(ACTION_ERROR_TEXT, {}, {"error": "unknown_action", "action": name})], False
@@ -335,7 +335,6 @@ def build_agent(
     kept in ``agent.warnings`` (``strict`` makes it an error)."""
     from assistant.actions.knowledge import service_context
     from assistant.config import load_config
-    from assistant.policies.knowledge import CachedKnowledge
     from assistant.rasa_yaml import load_story_files
     from assistant.store import SQLTrackerStore
 
@@ -349,9 +348,8 @@ def build_agent(
     warnings = [*domain.warnings, *story_data.unsupported]
     if strict and story_data.unsupported:
         raise PolicyError("\n".join(story_data.unsupported))
-    cached = CachedKnowledge(knowledge) if knowledge is not None else None
     policies, policy_warnings = build_policies(
-        config.policies, PolicyBuildContext(domain, story_data, cached), policy_registry, strict
+        config.policies, PolicyBuildContext(domain, story_data, knowledge), policy_registry, strict
     )
     warnings += policy_warnings
     actions = ActionRegistry.for_domain(domain, extra_actions)
@@ -365,7 +363,7 @@ def build_agent(
         actions,
         store or SQLTrackerStore(config.database.url, base_dir=project),
         NLG(domain, nlg_seed),
-        cached,
+        knowledge,
         clock,
         locks,
         config,

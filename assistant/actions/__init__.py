@@ -18,6 +18,7 @@ from assistant.tracker import Tracker
 
 if TYPE_CHECKING:
     from assistant.config import ProjectConfig
+    from assistant.policies import Prediction
 
 
 class KnowledgeSearch(Protocol):
@@ -34,6 +35,7 @@ class ActionContext:
     knowledge: KnowledgeSearch | None
     now: datetime  # aware, Asia/Shanghai
     config: ProjectConfig | None = None
+    prediction: Prediction | None = None  # why this action runs (policy, confidence, hints)
 
 
 @runtime_checkable

@@ -17,7 +17,7 @@ from typing import Any
 from assistant.actions import ActionContext
 from assistant.actions.builtin import utter
 from assistant.domain import Button, Domain
-from assistant.events import BotUttered, Event, SlotSet
+from assistant.events import ActionExecutionRejected, BotUttered, Event, SlotSet
 from assistant.tracker import Tracker
 
 SERVICE_SLOT = "current_service"
@@ -159,6 +159,9 @@ class ActionKnowledgeAnswer:
         if result.answered and result.answer:
             citations = [citation_dict(c) for c in result.citations]
             return [BotUttered(result.answer, {"citations": citations}, meta)]
+        if ctx.prediction is not None and ctx.prediction.metadata.get("only_if_known"):
+            # tried on the chance the knowledge base knows: it does not, so let the next policy answer
+            return [ActionExecutionRejected(self.name)]
         buttons = _near_miss_buttons(result.hits, self.max_suggestions)
         own = utter(ctx, "utter_knowledge_abstain")
         text = own.text if own is not None and own.text else ABSTAIN_TEXT

@@ -27,6 +27,8 @@ class Prediction:
     action: str
     confidence: float
     policy: str
+    # hints for the action from the policy that chose it (e.g. "answer only if the knowledge base knows")
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -2,14 +2,14 @@
 
 Question intents (configurable; by default ``ask_*``, ``faq*``, ``policy_*`` and ``out_of_scope``) are always
 answered from the knowledge base, which abstains honestly when it has no answer. Any other message that no
-higher-priority policy handled (``nlu_fallback``, a service intent without a rule, …) goes there only when the
-knowledge base does have an answer; otherwise the fallback ladder takes over. Conversational intents (greetings,
-yes/no, form answers) never go there.
+higher-priority policy handled (``nlu_fallback``, a service intent without a rule, …) is tried there with the
+hint ``only_if_known``: the action searches (off the event loop) and, when the knowledge base has no answer,
+rejects itself so the fallback ladder takes over. Conversational intents (greetings, yes/no, form answers) never
+go there.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -19,32 +19,13 @@ from assistant.policies import PolicyBuildContext, Prediction, check_settings
 from assistant.tracker import ACTION_LISTEN, Tracker
 
 ACTION_KNOWLEDGE_ANSWER = "action_knowledge_answer"
+ONLY_IF_KNOWN = "only_if_known"
 DEFAULT_PREFIXES = ("ask_", "faq", "policy_")
 _SETTINGS = ("priority", "intents", "fallback_intents", "k", "answer_if_known", "exclude_intents")
 CONVERSATIONAL = frozenset({
     "greet", "goodbye", "thank", "affirm", "deny", "inform", "skip", "cancel", "correct_slot", "request_human",
     "restart", "back", "chitchat", "complain", "book_appointment",
 })
-
-
-class CachedKnowledge:
-    """Remembers recent searches so the policy's check and the action's answer search once per question."""
-
-    def __init__(self, knowledge: KnowledgeSearch, size: int = 256) -> None:
-        self._knowledge = knowledge
-        self._size = size
-        self._cache: OrderedDict[tuple[str, int], Any] = OrderedDict()
-
-    def search(self, query: str, k: int = 5) -> Any:
-        key = (query, k)
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        result = self._knowledge.search(query, k)
-        self._cache[key] = result
-        while len(self._cache) > self._size:
-            self._cache.popitem(last=False)
-        return result
 
 
 class KnowledgePolicy:
@@ -95,8 +76,6 @@ class KnowledgePolicy:
         if self.is_question(intent):
             return Prediction(ACTION_KNOWLEDGE_ANSWER, 1.0, self.name)
         known_only = intent in self.fallback_intents or (self.answer_if_known and intent not in self.exclude_intents)
-        if known_only and self.knowledge is not None:
-            text = str(tracker.latest_message.get("text") or "")
-            if text and self.knowledge.search(text, self.k).answered:
-                return Prediction(ACTION_KNOWLEDGE_ANSWER, 1.0, self.name)
+        if known_only and self.knowledge is not None and tracker.latest_message.get("text"):
+            return Prediction(ACTION_KNOWLEDGE_ANSWER, 1.0, self.name, {ONLY_IF_KNOWN: True})
         return None

@@ -13,7 +13,16 @@ import pytest
 
 from assistant.actions import ActionContext
 from assistant.agent import SHANGHAI, Agent, BotReply, UserMessage, build_agent, parse_payload
-from assistant.events import ActiveLoop, BotUttered, Event, Restarted, SessionStarted, SlotSet, UserUttered
+from assistant.events import (
+    ActionExecutionRejected,
+    ActiveLoop,
+    BotUttered,
+    Event,
+    Restarted,
+    SessionStarted,
+    SlotSet,
+    UserUttered,
+)
 from assistant.policies import default_registry
 from assistant.store import InMemoryTrackerStore, SQLTrackerStore
 from knowledge.config import KnowledgeConfig
@@ -146,6 +155,8 @@ def test_follow_up_questions_resolve_against_the_service_discussed(project, inte
 def test_fallback_ladder_clarifies_then_offers_a_human(project, interpreter, index, tmp_path):
     agent = make_agent(project, interpreter, index, tmp_path)
     first = say(agent, "asdfgh qwerty")
+    # the knowledge base was tried (off the event loop), did not know, and stepped aside for the ladder
+    assert ActionExecutionRejected("action_knowledge_answer") in events_of(agent)
     assert first[0].buttons[-1].title == "都不是"
     assert all(b.payload.startswith("/") for b in first[0].buttons)
     second = say(agent, "zxcvb 1234")
