@@ -46,9 +46,10 @@ def fuse_rrf(scores: Mapping[str, np.ndarray], weights: Mapping[str, float], k: 
 
 
 def margins(fused: np.ndarray) -> np.ndarray:
-    """Each group's fused score minus the best score among the other groups (negative below the top)."""
+    """Each group's fused score minus the best score among the other groups (negative below the top).
+    A lone candidate is compared with a runner-up scoring 0, so it earns no confidence from being alone."""
     if len(fused) < 2:
-        return np.ones_like(fused)
+        return fused.astype(np.float32).copy()
     order = np.argsort(-fused)
     top, second = fused[order[0]], fused[order[1]]
     out = fused - top

@@ -54,10 +54,10 @@ class CharNgramIndex:
 
     def __init__(self, normalized_docs: Sequence[str], ngram_range: tuple[int, int] = (1, 2)) -> None:
         self._vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=ngram_range, sublinear_tf=True)
-        self._matrix = self._vectorizer.fit_transform(list(normalized_docs) or [""]).tocsc()
+        self._matrix = _fit(self._vectorizer, list(normalized_docs))
 
     def scores(self, normalized_query: str) -> np.ndarray:
-        return _sparse_scores(self._matrix, self._vectorizer.transform([normalized_query]))
+        return _sparse_scores(self._vectorizer, self._matrix, normalized_query)
 
 
 class BM25Index:
@@ -160,9 +160,19 @@ def _with_bigrams(tokens: Sequence[str]) -> list[str]:
     return [*tokens, *(a + "_" + b for a, b in zip(plain, plain[1:], strict=False))]
 
 
-def _sparse_scores(matrix_csc: Any, query_row: Any) -> np.ndarray:
+def _fit(vectorizer: TfidfVectorizer, docs: list[Any]) -> Any:
+    """The document-term matrix in CSC form, or an empty (n, 0) one when no document has a term."""
+    try:
+        return vectorizer.fit_transform(docs).tocsc()
+    except ValueError:  # "empty vocabulary": an empty knowledge base, or only punctuation
+        return None if not docs else np.zeros((len(docs), 0), np.float32)
+
+
+def _sparse_scores(vectorizer: TfidfVectorizer, matrix_csc: Any, query: Any) -> np.ndarray:
+    if matrix_csc is None or matrix_csc.shape[1] == 0:
+        return np.zeros(0 if matrix_csc is None else matrix_csc.shape[0], np.float32)
     # a query has a few dozen terms: multiply only those columns (CSC slicing), not the whole matrix
-    row = query_row.tocsr()
+    row = vectorizer.transform([query]).tocsr()
     if row.nnz == 0:
         return np.zeros(matrix_csc.shape[0], np.float32)
     return np.asarray(matrix_csc[:, row.indices] @ row.data, dtype=np.float32).ravel()
@@ -174,11 +184,10 @@ class PinyinIndex:
     def __init__(self, doc_tokens: Sequence[Sequence[str]]) -> None:
         """``doc_tokens``: ``doc_pinyin_tokens`` with bigrams, as ``analyze`` returns them."""
         self._vectorizer = TfidfVectorizer(analyzer=_identity, sublinear_tf=True)
-        self._matrix = self._vectorizer.fit_transform(list(doc_tokens) or [[]]).tocsc()
+        self._matrix = _fit(self._vectorizer, [list(t) for t in doc_tokens])
 
     def scores(self, normalized_query: str) -> np.ndarray:
-        query = _with_bigrams(query_pinyin_tokens(normalized_query))
-        return _sparse_scores(self._matrix, self._vectorizer.transform([query]))
+        return _sparse_scores(self._vectorizer, self._matrix, _with_bigrams(query_pinyin_tokens(normalized_query)))
 
 
 def _identity(tokens: list[str]) -> list[str]:

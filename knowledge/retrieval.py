@@ -196,7 +196,7 @@ class SearchIndex:
         today = today or date.today()
         normalized = normalize_text(query)
         live = self._live_groups(today)
-        if not normalized or not live.any():
+        if not any(ch.isalnum() for ch in normalized) or not live.any():
             return SearchResult(query=query, answered=False, answer=None, hits=())
         weights = self.config.fusion_weights
         lexical_scores = {name: index.scores(normalized) for name, index in self._lexical.items()}

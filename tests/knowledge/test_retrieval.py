@@ -108,6 +108,20 @@ def test_out_of_scope_query_abstains_with_near_misses(index: SearchIndex) -> Non
     assert 0 < len(result.hits) <= 5
 
 
+def test_punctuation_or_empty_query_abstains_without_hits(index: SearchIndex) -> None:
+    for query in ("", "！！？？", "   "):
+        result = index.search(query)
+        assert not result.answered and result.hits == ()
+
+
+def test_a_lone_passage_is_not_answered_for_an_unrelated_query(config: KnowledgeConfig,
+                                                               tokenizer: WordSegmenter) -> None:
+    embedder = make_embedder(config.model_copy(update={"embedding_model": "use", "embedding_weights": []}), Path("."))
+    lone = [Passage(key="x", kind="chunk", text="护照办理需要本人到出入境窗口采集指纹。", citation=GUIDE)]
+    index = build_index(lone, embedder, None, config, tokenizer=tokenizer)
+    assert not index.search("明天天气怎么样").answered
+
+
 def test_expired_passages_are_never_returned(index: SearchIndex) -> None:
     query = "外地货车进城临时通行证怎么办"
     assert all(h.passage.key != "doc-5:0" for h in index.search(query, today=date(2026, 6, 1)).hits)
