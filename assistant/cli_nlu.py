@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ import typer
 from assistant.config import ConfigError, ProjectConfig, load_config
 from nlu.components import PipelineError
 from nlu.training_data import TrainingDataError
+from nlu.types import ParseResult
 
 ProjectOpt = Annotated[Path, typer.Option("--project", "-p", help="project directory / 项目目录")]
 
@@ -49,19 +51,35 @@ def train_command(project: ProjectOpt = Path(".")) -> None:
         raise _fail(err) from None
 
 
-def _format_parse(result: object) -> str:
-    from nlu.types import ParseResult
+# ID and phone numbers are masked in everything the shell prints: terminals get recorded and screen-shared,
+# and the citizen's data is not the developer's to keep
+_SENSITIVE = {"id_number", "phone"}
 
-    assert isinstance(result, ParseResult)
+
+def _mask(text: str) -> str:
+    keep = 4 if len(text) > 10 else 3
+    if len(text) <= keep + 2:
+        return "*" * len(text)
+    return text[:keep] + re.sub(r"[0-9A-Za-z]", "*", text[keep:-keep]) + text[-keep:]
+
+
+def _format_parse(result: ParseResult) -> str:
     lines = [f"意图 / intent: {result.intent.name} ({result.intent.confidence:.3f})"]
     for score in result.intent_ranking[:5]:
         lines.append(f"    {score.confidence:.3f}  {score.name}")
+    secret_digits = [re.sub(r"[^0-9]", "", str(e.value)) for e in result.entities if e.entity in _SENSITIVE]
     if result.entities:
         lines.append("实体 / entities:")
         for e in result.entities:
+            value, text = (_mask(str(e.value)), _mask(e.text)) if e.entity in _SENSITIVE else (e.value, e.text)
             flag = "" if e.valid else f"  [无效 / invalid: {e.error}]"
-            lines.append(f"    {e.entity} = {e.value!r}  '{e.text}' [{e.start}:{e.end}] ({e.extractor}){flag}")
-    lines.append(f"分词 / tokens: {' | '.join(result.tokens)}")
+            lines.append(f"    {e.entity} = {value!r}  '{text}' [{e.start}:{e.end}] ({e.extractor}){flag}")
+
+    def token(t: str) -> str:
+        digits = re.sub(r"[^0-9]", "", t)
+        return "*" * len(t) if len(digits) >= 3 and any(digits in d for d in secret_digits) else t
+
+    lines.append(f"分词 / tokens: {' | '.join(token(t) for t in result.tokens)}")
     return "\n".join(lines)
 
 

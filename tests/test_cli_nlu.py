@@ -68,3 +68,23 @@ def test_bad_training_data_is_a_clean_error(tmp_path: Path) -> None:
 def test_evaluate_needs_a_source(project: Path) -> None:
     result = runner.invoke(app, ["evaluate", "nlu", "--project", str(project)])
     assert result.exit_code == 1 and "--test-file" in result.output
+
+
+def test_shell_output_masks_id_and_phone_numbers() -> None:
+    from assistant.cli_nlu import _format_parse
+    from nlu.types import Entity, IntentScore, ParseResult
+
+    text = "身份证11010519491231002X电话13800138000"
+    result = ParseResult(
+        text=text,
+        intent=IntentScore("inform", 0.9),
+        intent_ranking=(IntentScore("inform", 0.9),),
+        entities=(
+            Entity("id_number", "11010519491231002X", 3, 21, "11010519491231002X", "IdCardExtractor"),
+            Entity("phone", "13800138000", 23, 34, "13800138000", "PhoneExtractor"),
+        ),
+        tokens=("身份证", "11010519491231002x", "电话", "13800138000"),
+    )
+    shown = _format_parse(result)
+    assert "11010519491231002" not in shown.upper() and "13800138000" not in shown
+    assert "1101" in shown and "002X" in shown and "id_number" in shown
