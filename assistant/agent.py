@@ -317,6 +317,30 @@ class _Turn:
         return ok
 
 
+def _domain_path(project: Path) -> Path:
+    path = project / "domain.yml"
+    if not path.exists() and (project / "domain").is_dir():
+        return project / "domain"
+    return path
+
+
+def check_project(
+    project: str | Path, policy_registry: Mapping[str, PolicyFactory] | None = None
+) -> list[str]:
+    """What a Rasa-shaped project uses that the engine does not support, by name (unsupported policies, end-to-end
+    stories, domain features), without loading any model: for ``gov-assistant train`` to report at train time.
+    Invalid content raises (``ConfigError``, ``DomainError``, ``StoryError``, ``PolicyError``)."""
+    from assistant.config import load_config
+    from assistant.rasa_yaml import load_story_files
+
+    project = Path(project)
+    config = load_config(project)
+    domain = Domain.load(_domain_path(project))
+    story_data = load_story_files([project / "data"])
+    _, policy_warnings = build_policies(config.policies, PolicyBuildContext(domain, story_data), policy_registry)
+    return [*domain.warnings, *story_data.unsupported, *policy_warnings]
+
+
 def build_agent(
     project: str | Path,
     interpreter: Interpreter,
@@ -340,10 +364,7 @@ def build_agent(
 
     project = Path(project)
     config = load_config(project)
-    domain_path = project / "domain.yml"
-    if not domain_path.exists() and (project / "domain").is_dir():
-        domain_path = project / "domain"
-    domain = Domain.load(domain_path)
+    domain = Domain.load(_domain_path(project))
     story_data = load_story_files([project / "data"])
     warnings = [*domain.warnings, *story_data.unsupported]
     if strict and story_data.unsupported:

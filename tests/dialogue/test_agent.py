@@ -314,3 +314,10 @@ def test_paused_conversation_keeps_messages_for_the_hooks(project, interpreter, 
     assert relayed == ["我要找人工"]
     # the same hooks survive a change of store
     assert agent.with_store(InMemoryTrackerStore()).paused_hooks == [relay]
+
+
+def test_check_project_names_unsupported_features_without_models(project_dir):
+    from assistant.agent import check_project
+
+    warnings = "\n".join(check_project(project_dir, default_registry()))
+    assert "TEDPolicy" in warnings and "end-to-end" in warnings
