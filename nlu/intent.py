@@ -265,6 +265,9 @@ class IntentClassifier:
         return softmax(logits)
 
     def process(self, message: Message) -> Message:
+        if not message.normalized.text.strip():
+            # nothing said: a classifier would still answer with its prior; say so instead
+            return message.evolve(intent=IntentScore(FALLBACK_INTENT, 0.0), ranking=())
         probs = self.predict_proba(message.normalized.text, [t.text for t in message.tokens])
         order = np.argsort(-probs)[: int(self.settings["ranking_length"])]
         ranking = tuple(IntentScore(self.labels[i], float(probs[i])) for i in order)

@@ -56,6 +56,12 @@ def test_parses_intents_in_messy_chinese(interpreter: Interpreter) -> None:
         assert abs(sum(s.confidence for s in result.intent_ranking) - 1.0) < 0.05
 
 
+def test_empty_input_is_no_intent(interpreter: Interpreter) -> None:
+    for text in ("", "   ", "\u3000"):
+        result = interpreter.parse(text, NOW)
+        assert result.intent == IntentScore(FALLBACK_INTENT, 0.0) and result.intent_ranking == ()
+
+
 def test_crf_finds_annotated_entities_with_original_offsets(interpreter: Interpreter) -> None:
     text = "我在海澱區想提取公積金"
     result = interpreter.parse(text, NOW)
