@@ -122,6 +122,19 @@ def test_a_lone_passage_is_not_answered_for_an_unrelated_query(config: Knowledge
     assert not index.search("明天天气怎么样").answered
 
 
+def test_search_through_hnsw_matches_exact(passages: list[Passage], config: KnowledgeConfig,
+                                           tokenizer: WordSegmenter, tmp_path: Path) -> None:
+    use_only = config.model_copy(update={"embedding_model": "use", "embedding_weights": []})
+    embedder = make_embedder(use_only, Path("."))
+    exact = build_index(passages, embedder, tmp_path, use_only, tokenizer=tokenizer)
+    approx = build_index(passages, embedder, tmp_path, use_only.model_copy(update={"exact_search_max": 5,
+                                                                                    "search_candidates": 3}),
+                         tokenizer=tokenizer)
+    assert approx.stats.vectors > 5 and not approx._dense.exact  # type: ignore[union-attr]
+    for query in ("居住证怎么申请", "ershoufang guohu", "营业执照丢了"):
+        assert exact.search(query).hits[0].passage == approx.search(query).hits[0].passage
+
+
 def test_expired_passages_are_never_returned(index: SearchIndex) -> None:
     query = "外地货车进城临时通行证怎么办"
     assert all(h.passage.key != "doc-5:0" for h in index.search(query, today=date(2026, 6, 1)).hits)
