@@ -117,10 +117,10 @@ def runtime(project_dir: Path) -> Any:
 
 @pytest.fixture(scope="session")
 def app(project_dir: Path, runtime: Any) -> FastAPI:
+    from assistant.app import create_app
     from connectors.console.wiring import bind_channels
-    from connectors.server import create_server_app
 
-    app = create_server_app(project_dir, runtime=runtime)
+    app = create_app(runtime, runtime.config.server, runtime.config.channels)
     bind_channels(runtime, app.state.channels)
     return app
 
