@@ -102,9 +102,37 @@
     var s = li.querySelector(".ga-state");
     if (s) s.remove();
   }
+  // ---- human handoff: queue position, staff messages and typing, the rating prompt --------------------
+  var queueLine = el("p", { class: "ga-queue", role: "status", "aria-live": "polite", hidden: "" }, "");
+  root.insertBefore(queueLine, log);
+  var handoffActive = false, typingTimer = null;
+  function handoffOf(m) { return m && m.custom && m.custom.handoff ? m.custom.handoff : null; }
+  // true when the message is only a signal (typing, queue position) and has nothing to show as a bubble
+  function onHandoff(m) {
+    var h = handoffOf(m);
+    if (!h) return false;
+    if (h.typing !== undefined) {
+      typing.textContent = "工作人员正在输入…";
+      typing.hidden = !h.typing;
+      clearTimeout(typingTimer);
+      typingTimer = setTimeout(function () { typing.hidden = true; typing.textContent = "助手正在输入…"; }, 4000);
+    }
+    if (h.state === "waiting") {
+      handoffActive = true;
+      queueLine.textContent = "排队中：您是第 " + h.position + " 位，预计等待约 " + h.eta_minutes + " 分钟 / queue position " + h.position;
+      queueLine.hidden = false;
+    }
+    if (h.from === "agent") { handoffActive = true; queueLine.hidden = true; typing.hidden = true; }
+    if (h.rate) { handoffActive = false; queueLine.hidden = true; }
+    return !m.text;
+  }
   function addBot(m, announce) {
-    var li = el("li", { class: "ga-msg ga-bot" });
-    li.appendChild(el("span", { class: "ga-who" }, "助手："));
+    if (onHandoff(m)) return;
+    if (/^(好的，已取消转人工|工作人员已将对话转回)/.test(m.text || "")) { handoffActive = false; queueLine.hidden = true; }
+    var h = handoffOf(m);
+    var fromAgent = h && h.from === "agent";
+    var li = el("li", { class: "ga-msg ga-bot" + (fromAgent ? " ga-agent" : "") + (h && h.rate ? " ga-rating" : "") });
+    li.appendChild(el("span", { class: "ga-who" }, fromAgent ? "工作人员 " + (h.agent || "") + "：" : "助手："));
     li.appendChild(el("span", { class: "ga-text" }, m.text || ""));
     if (m.citations && m.citations.length) {
       var cites = el("ul", { class: "ga-citations", "aria-label": "信息来源 / sources" });
@@ -215,6 +243,13 @@
     else flushRest();
   }
   form.addEventListener("submit", function (ev) { ev.preventDefault(); submit(input.value); input.value = ""; input.focus(); });
+  var lastTyping = 0;
+  input.addEventListener("input", function () {
+    // staff see that the citizen is typing; only while a person holds the conversation, at most every 2 s
+    if (!handoffActive || !wsOpen || Date.now() - lastTyping < 2000) return;
+    lastTyping = Date.now();
+    ws.send(JSON.stringify({ type: "typing" }));
+  });
   input.addEventListener("keydown", function (ev) {
     if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); form.requestSubmit(); }
   });
