@@ -97,9 +97,11 @@ class HandoffDeps:
     # how many agents are on duty right now (the console counts its logged-in WebSockets)
     agents_online: Callable[[], int] = lambda: 1
     queue_listeners: list[Callable[[], Any]] = field(default_factory=list)
+    # the place in the queue each waiting episode was last told, so only changes are pushed
+    told: dict[int, int] = field(default_factory=dict)
 
-    def eta_minutes(self, position: int) -> int:
-        mean = self.store.mean_handle_seconds()
+    def eta_minutes(self, position: int, mean: float | None = None) -> int:
+        mean = mean if mean is not None else self.store.mean_handle_seconds()
         minutes = (mean / 60) if mean else self.config.default_handle_minutes
         agents = max(1, self.agents_online())
         return max(1, math.ceil(math.ceil(position / agents) * minutes))
@@ -150,6 +152,7 @@ class HandoffAction:
             session = d.store.open_for(tracker.conversation_id)
             return [self._status(ctx, session)] if session else []
         info = d.waiting_info(session)
+        d.told[session.id] = info["position"]
         d.bus.publish({"type": "queue", "op": "added", "session": queue_item(session, _preview(tracker)),
                        "detail": trigger.detail})
         d.queue_changed()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -89,6 +89,14 @@ class HandoffConfig(BaseModel):
     canned_replies: list[CannedReply] = Field(default_factory=list)
     ticket_prefix: str = Field("LY", pattern=r"^[A-Z]{1,6}$")
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+
+    @model_validator(mode="after")
+    def _known_teams(self) -> HandoffConfig:
+        ids = self.team_ids()
+        for name, team in (("default_team", self.default_team), ("complaint_team", self.complaint_team)):
+            if team is not None and team not in ids:
+                raise ValueError(f"{name}: {team!r} is not one of the teams ({', '.join(sorted(ids))})")
+        return self
 
     def team_ids(self) -> set[str]:
         return {t.id for t in self.teams}

@@ -395,13 +395,26 @@ class HandoffService:
         task.add_done_callback(self._tasks.discard)
 
     async def _push_positions(self) -> None:
-        await asyncio.sleep(0)
+        """Tell waiting citizens whose place changed; one query for the whole queue, whatever its length."""
+        await asyncio.sleep(0.05)  # a burst of claims becomes one round
         self._positions_pending = False
-        for session in self.store.waiting():
-            info = self.deps.waiting_info(session)
-            signal = BotReply(None, custom={"handoff": info})
+        waiting = self.store.waiting()
+        mean = self.store.mean_handle_seconds()
+        told = self.deps.told
+        places: dict[str, int] = {}
+        for session in waiting:
+            places[session.team] = position = places.get(session.team, 0) + 1
+            if told.get(session.id) == position:
+                continue
+            told[session.id] = position
+            info = {"state": WAITING, "position": position, "ahead": position - 1, "team": session.team,
+                    "eta_minutes": self.deps.eta_minutes(position, mean)}
             with contextlib.suppress(Exception):
-                await self.deliver(session.channel, session.conversation_id, [signal], ephemeral=True)
+                await self.deliver(session.channel, session.conversation_id, [BotReply(None, custom={"handoff": info})],
+                                   ephemeral=True)
+        still = {s.id for s in waiting}
+        for gone in [k for k in told if k not in still]:
+            del told[gone]
 
 
 PausedHook = Callable[[Tracker], Awaitable[list[Event]]]

@@ -83,7 +83,8 @@ def make_project(dest: Path, backoffice_url: str, wechat_url: str) -> Path:
     handoff["service_hours"] = {**(handoff.get("service_hours") or {}), "always_open": True}
     # the test client and the browser talk plain HTTP
     handoff["console"] = {**(handoff.get("console") or {}), "cookie_secure": False}
-    handoff.setdefault("teams", [{"id": "general", "name": "综合咨询"}, {"id": "social_security", "name": "社保组"}])
+    handoff["teams"] = [{"id": "general", "name": "综合咨询"}, {"id": "social_security", "name": "社保组"}]
+    handoff["default_team"], handoff["complaint_team"] = "general", None
     config["handoff"] = handoff
     (dest / "config.yml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return dest

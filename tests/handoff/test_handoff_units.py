@@ -184,3 +184,15 @@ def test_users_cli(tmp_path: Path) -> None:
     r = runner.invoke(app, ["users", "list", "-p", str(tmp_path)])
     assert "zhao\tadmin\t赵敏\t-\tdisabled" in r.output
     assert [e["action"] for e in accounts.audit_entries()][:3] == ["user.disable", "user.reset_password", "user.create"]
+
+
+def test_teams_are_checked_and_the_demo_config_loads() -> None:
+    from assistant.config import ConfigError, load_config, parse_config
+
+    with pytest.raises(ConfigError, match="complaint_team"):
+        parse_config({"handoff": {"complaint_team": "nobody"}})
+    with pytest.raises(ConfigError, match="handoff.triggers.nonsense"):
+        parse_config({"handoff": {"triggers": {"nonsense": []}}})
+    demo = load_config(Path(__file__).resolve().parents[2])
+    assert demo.handoff.complaint_team in demo.handoff.team_ids()
+    assert "转人工" in demo.handoff.triggers.request_keywords
