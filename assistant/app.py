@@ -29,6 +29,9 @@ def create_app(runtime: Any, server: ServerConfig, channels: dict[str, dict[str,
     app.state.channels = {c.name: c for c in build_channels(runtime, channels)}
     for channel in app.state.channels.values():
         app.include_router(channel.router())
+        # a channel with its own protocol server (socket.io) hands over whole ASGI apps to mount
+        for path, asgi in getattr(channel, "asgi_mounts", dict)().items():
+            app.mount(path, asgi)
     for router in getattr(runtime, "extra_routers", lambda: [])():
         app.include_router(router)
 

@@ -25,10 +25,6 @@ async def _send_error(send: Send, err: ApiError) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodySizeLimit:
     """Rejects bodies over ``max_bytes`` with 413, by Content-Length or while streaming."""
 
@@ -46,27 +42,33 @@ class BodySizeLimit:
                 return
         seen = 0
         started = False
+        refused = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    # Answer now and tell the app the client went away: an exception raised here would be
+                    # turned into a generic 400 by FastAPI's body parsing, hiding the 413.
+                    refused = True
+                    if not started:
+                        await _send_error(send, error_for_status(413))
+                    return {"type": "http.disconnect"}
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return  # the 413 is the response; whatever the app answers to the disconnect is dropped
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await _send_error(send, error_for_status(413))
+        await self.app(scope, limited_receive, tracking_send)
 
 
 @dataclass

@@ -126,8 +126,10 @@ def build_runtime(project: Path | str, *, with_knowledge: bool = True) -> Runtim
     return runtime
 
 
-def create_server_app(project: Path | str) -> FastAPI:
-    runtime = build_runtime(project)
+def create_server_app(project: Path | str, *, runtime: Runtime | None = None) -> FastAPI:
+    """The server for ``project``; pass a ``runtime`` already built for it to assemble a second app over the same
+    models and database (tests, a restart without reloading models)."""
+    runtime = runtime if runtime is not None else build_runtime(project)
     server = getattr(runtime.config, "server", None)
     channels = getattr(runtime.config, "channels", None)
     from assistant.server_config import ServerConfig, default_channels

@@ -88,7 +88,8 @@ def replies_to(events: Sequence[Any], message_id: str) -> list[dict[str, Any]] |
             for later in items[i + 1 :]:
                 if later["role"] == "user":
                     break
-                answer.append(later)
+                # the same shape as a first answer, so a re-sent message renders identically
+                answer.append({k: v for k, v in later.items() if k != "ts"})
             return answer
     return None
 
