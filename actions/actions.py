@@ -17,8 +17,8 @@ from rasa_sdk.types import DomainDict
 
 CITY = "云州市"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-# used when the domain does not list the districts as a categorical `district` slot
-DEFAULT_DISTRICTS = ("云湖区", "青川区", "临江区", "东岭区", "高新区", "南屏县")
+# used when the domain does not list the districts as a categorical `district` slot (the demo domain's ten)
+DEFAULT_DISTRICTS = ("云湖区", "青川区", "临江区", "东岭区", "西山区", "北塘区", "高新区", "经开区", "南屏县", "白石县")
 
 SERVICE_HALLS = {
     "云湖区": "云湖区政务服务中心（云湖区文昌路66号）",
@@ -28,6 +28,8 @@ SERVICE_HALLS = {
     "高新区": "高新区政务服务中心（高新区创新路18号科创大厦1—3层）",
     "南屏县": "南屏县政务服务中心（南屏县城关镇人民路120号）",
 }
+# 西山区, 北塘区, 经开区 and 白石县 have no hall in district-halls.md: high-frequency services are handled city-wide
+# (全市通办), so those citizens are sent to the citizen centre or the nearest district hall rather than an invented one
 CITY_HALL = "云州市市民中心，或就近的区（县）政务服务中心（高频事项全市通办）"
 OPENING_HOURS = "周一至周五 9:00—12:00、13:30—17:30，法定节假日休息"
 
