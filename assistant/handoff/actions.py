@@ -284,6 +284,22 @@ class ResumeAction:
         ]
 
 
+@dataclass
+class SessionStartKeepingHandoff:
+    """A new session (the citizen was quiet longer than ``session_expiration_time``) resets the engine's state,
+    ``paused`` included; a conversation still queued or with an agent must stay with staff."""
+
+    inner: Action
+    deps: HandoffDeps
+    name: str = "action_session_start"
+
+    async def run(self, ctx: ActionContext) -> list[Event]:
+        events = list(await self.inner.run(ctx))
+        if self.deps.store.open_for(ctx.tracker.conversation_id) is not None:
+            events.append(st.pause())
+        return events
+
+
 def handoff_actions(deps: HandoffDeps) -> list[Action]:
     return [HandoffAction(deps), CancelAction(deps), LeaveMessageAction(deps), TicketAction(deps), RateAction(deps),
             ResumeAction(deps)]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from assistant.agent import Agent
 from assistant.calendar import HolidayCalendar, load_holiday_calendar
-from assistant.handoff.actions import ALIASES, HandoffDeps, handoff_actions
+from assistant.handoff.actions import ALIASES, HandoffDeps, SessionStartKeepingHandoff, handoff_actions
 from assistant.handoff.bus import Bus
 from assistant.handoff.config import HandoffConfig
 from assistant.handoff.hours import ServiceHours
@@ -37,6 +37,12 @@ def install_handoff(
             agent.actions.register(action)
         for alias, target in ALIASES.items():
             agent.actions.register(agent.actions.get(target), alias)
+        if "action_session_start" in agent.actions:
+            agent.actions.register(SessionStartKeepingHandoff(agent.actions.get("action_session_start"), deps))
+        # build_agent reported the domain's handoff action as missing before it was registered here
+        agent.ensemble.warnings = tuple(
+            w for w in agent.ensemble.warnings if not any(w.startswith(f"action {a!r} ") for a in ALIASES)
+        )
     service = HandoffService(agent, deps, deliver, clock)
     agent.paused_hooks.append(service.on_paused)
     return service

@@ -81,3 +81,15 @@ def test_queue_position_urgent_first_and_cancel(client: TestClient, runtime: Any
     assert [s["conversation_id"] for s in queue] == [urgent, second]
     # back with the bot: it answers again
     assert say(client, first, "你好")
+
+
+def test_a_new_session_keeps_a_queued_conversation_with_staff(client: TestClient, runtime: Any) -> None:
+    cid = sid()
+    say(client, cid, "转人工")
+    # what the engine runs when the citizen comes back after the session expired
+    asyncio.run(runtime.agent.execute(cid, "action_session_start"))
+    tracker = asyncio.run(runtime.agent.tracker(cid))
+    assert type(tracker.applied_events()[0]).__name__ == "SessionStarted"
+    assert tracker.paused
+    assert say(client, cid, "还要等多久") == []  # kept for the agent, not answered by the bot
+    assert not any("action_human_handoff" in w for w in runtime.agent.warnings)
