@@ -202,7 +202,7 @@ def cancel_events(deps: HandoffDeps, nlg: NLG | None, tracker: Tracker, now: flo
     return [
         st.transition("cancelled", WAITING, st.BOT, session_id=session.id),
         st.resume(),
-        say(nlg, tracker, "utter_handoff_cancelled"),
+        say(nlg, tracker, "utter_handoff_cancelled", (), {"handoff": {"state": st.BOT}}),
     ]
 
 
@@ -280,7 +280,7 @@ class ResumeAction:
         return [
             st.transition("returned", "with_agent", st.BOT, **data),
             st.resume(),
-            say(ctx.nlg, ctx.tracker, "utter_handoff_returned"),
+            say(ctx.nlg, ctx.tracker, "utter_handoff_returned", (), {"handoff": {"state": st.BOT}}),
         ]
 
 

@@ -100,7 +100,9 @@ def make_console_router(service: HandoffService, accounts: Accounts, config: Han
     @public.get("/console", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(STATIC / "console.html", media_type="text/html; charset=utf-8",
-                            headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"})
+                            headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY",
+                                     "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; "
+                                                                "frame-ancestors 'none'"})
 
     @public.get("/console/static/{name}", include_in_schema=False)
     async def static(name: str) -> FileResponse:

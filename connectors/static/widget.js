@@ -128,8 +128,8 @@
   }
   function addBot(m, announce) {
     if (onHandoff(m)) return;
-    if (/^(好的，已取消转人工|工作人员已将对话转回)/.test(m.text || "")) { handoffActive = false; queueLine.hidden = true; }
     var h = handoffOf(m);
+    if (h && h.state === "bot") { handoffActive = false; queueLine.hidden = true; }
     var fromAgent = h && h.from === "agent";
     var li = el("li", { class: "ga-msg ga-bot" + (fromAgent ? " ga-agent" : "") + (h && h.rate ? " ga-rating" : "") });
     li.appendChild(el("span", { class: "ga-who" }, fromAgent ? "工作人员 " + (h.agent || "") + "：" : "助手："));

@@ -210,3 +210,20 @@ def test_notes_are_private_and_transfer_to_a_team_requeues(client: TestClient, r
     assert client.post(f"/console/api/conversations/{cid}/transfer", headers=a1, json={"to_team": "nope"}).status_code in (403, 409, 422)
     assert client.post(f"/console/api/conversations/{cid}/claim", headers=login(client, "agent3")).status_code == 200
     assert asyncio.run(runtime.agent.tracker(cid)).paused
+
+
+def test_waiting_citizens_hear_their_new_place_when_the_queue_moves(client: TestClient, runtime: Any) -> None:
+    first, second = sid(), sid()
+    a1 = login(client, "agent1")
+    with (
+        client.websocket_connect(f"/webchat/ws?session_id={first}") as one,
+        client.websocket_connect(f"/webchat/ws?session_id={second}") as two,
+    ):
+        citizen(one, "转人工")
+        told = citizen(two, "转人工")
+        assert told[-1]["custom"]["handoff"]["position"] == 2
+        assert client.post(f"/console/api/conversations/{first}/claim", headers=a1).status_code == 200
+        update = pushed(two, lambda m: bool(m.get("custom")) and m["custom"]["handoff"].get("state") == "waiting")
+        assert update["text"] == "" and update["custom"]["handoff"]["position"] == 1
+        assert update["custom"]["handoff"]["eta_minutes"] >= 1
+        citizen(two, "/handoff_cancel")
