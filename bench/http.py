@@ -7,7 +7,8 @@
    ``--seconds`` (or until ``--max-messages``); messages/s and p50/p99 latency.
 
 The project is served by ``gov-assistant serve`` in a child process (uvicorn), against a copy of the project and its
-database in a temporary directory so the benchmark's conversations do not land in the project's trackers.
+database in a temporary directory (a fresh one: the knowledge base is seeded and published at start) so the
+benchmark's conversations do not land in the project's trackers.
 Targets (issue 5): p50 <= 10 ms and p99 <= 30 ms at concurrency 1; Rasa 3.6 measured p50 46 ms here.
 """
 
@@ -58,7 +59,7 @@ def percentile(values: list[float], q: float) -> float:
 def bench_project(source: Path, workdir: Path) -> Path:
     """A copy of the project whose server limits admit a benchmark (one client address, many requests)."""
     dest = workdir / "project"
-    shutil.copytree(source, dest, ignore=shutil.ignore_patterns(".venv", "__pycache__", "tests", "test-artifacts", ".git"))
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns(".venv", "__pycache__", "tests", "test-artifacts", ".git", "var"))
     config = yaml.safe_load((dest / "config.yml").read_text(encoding="utf-8"))
     config["server"] = {**(config.get("server") or {}), "rate_per_minute": 10_000_000, "rate_burst": 1_000_000}
     (dest / "config.yml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
@@ -96,6 +97,19 @@ async def post(client: httpx.AsyncClient, sender: str, text: str) -> float:
     if resp.status_code != 200 or not resp.json():
         raise RuntimeError(f"unexpected answer {resp.status_code}: {resp.text[:200]}")
     return elapsed * 1000
+
+
+async def layer(url: str, method: str, path: str, body: dict[str, Any] | None, n: int) -> list[float]:
+    """Latency of a lighter endpoint, to tell the HTTP stack's share from the NLU's and the engine's."""
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        out = []
+        for i in range(n + 20):
+            started = time.perf_counter()
+            resp = await client.request(method, path, json=body)
+            resp.raise_for_status()
+            if i >= 20:
+                out.append((time.perf_counter() - started) * 1000)
+        return out
 
 
 async def sequential(url: str, n: int, text: str, turns: int) -> list[float]:
@@ -150,8 +164,17 @@ def main() -> None:
         with open(Path(tmp) / "server.log", "wb") as log:
             proc = start_server(project, port, log)
             try:
-                wait_ready(url, proc)
+                try:
+                    wait_ready(url, proc)
+                except RuntimeError:
+                    log.flush()
+                    print((Path(tmp) / "server.log").read_text(encoding="utf-8", errors="replace")[-3000:])
+                    raise
                 print(f"server ready in {time.perf_counter() - t0:.1f} s (project {args.project}, pid {proc.pid})")
+                floor = asyncio.run(layer(url, "GET", "/healthz", None, args.requests))
+                nlu = asyncio.run(layer(url, "POST", "/model/parse", {"text": args.text}, args.requests))
+                print(f"layers, concurrency 1: GET /healthz p50 {statistics.median(floor):.1f} ms (HTTP floor), "
+                      f"POST /model/parse p50 {statistics.median(nlu):.1f} ms (+ NLU)")
                 seq = asyncio.run(sequential(url, args.requests, args.text, args.turns))
                 print(f"REST webhook, concurrency 1, {len(seq)} requests of {args.text!r} ({args.turns} per conversation): "
                       f"p50 {statistics.median(seq):.1f} ms, p99 {percentile(seq, 99):.1f} ms, mean {statistics.fmean(seq):.1f} ms "
