@@ -22,7 +22,7 @@ import yaml
 
 from assistant.agent import Agent, UserMessage
 from assistant.cli_dialogue import build_engine, demo_backoffice
-from assistant.rasa_yaml import ActionStep, LoopStep, SlotStep, Story, load_story_files
+from assistant.rasa_yaml import ActionStep, LoopStep, SlotStep, Story, UserStep, load_story_files
 from assistant.story_test import TestReport as StoryReport  # renamed: pytest would try to collect "Test…"
 from assistant.story_test import format_report, run_test_stories
 
@@ -124,6 +124,9 @@ def test_the_demo_ships_at_least_40_stories_covering_every_form(stories: tuple[S
         # a rejected answer: the field stays empty and is asked again
         assert any(value is None and name not in ("form_phase", "requested_slot") for name, value in slots), form
         assert any("action_knowledge_answer" in _actions(s) for s in mine), f"{form}: no question in the middle"
+        assert ("paused_form", form) in slots, f"{form}: never paused"
+        intents = {s.intent for story in mine for s in story.steps if isinstance(s, UserStep)}
+        assert "correct_slot" in intents, f"{form}: no correction"
 
 
 def test_every_demo_story_passes(report: StoryReport) -> None:
