@@ -49,7 +49,8 @@ def create_app(runtime: Any, server: ServerConfig, channels: dict[str, dict[str,
         return JSONResponse(body, status_code=200 if ok else 503, headers=None if ok else {"Retry-After": "5"})
 
     # outermost first: size is checked before anything reads the body
-    app.add_middleware(Timeout, seconds=server.timeout_s)
+    # socket.io long-polls are held open for the ping interval (25 s) by design
+    app.add_middleware(Timeout, seconds=server.timeout_s, exempt=("/socket.io",))
     app.add_middleware(RateLimit, per_minute=server.rate_per_minute, burst=server.rate_burst, exempt=("/healthz", "/readyz", "/webchat/widget", "/docs", "/openapi.json"))
     app.add_middleware(BodySizeLimit, max_bytes=server.max_body_bytes)
     if server.cors_origins:

@@ -93,22 +93,38 @@ class TokenBucket:
 
 
 class RateLimit:
-    """Per-client token bucket; the client is the X-Session-Id header when present, else the peer address."""
+    """Per-client token buckets.
 
-    def __init__(self, app: ASGIApp, per_minute: int = 120, burst: int = 30, exempt: tuple[str, ...] = ()) -> None:
+    A client is its X-Session-Id header when present (citizens behind one office NAT do not share a bucket), else
+    its peer address. The header is chosen by the client, so the address also has a bucket ``address_factor``
+    times larger: rotating session ids cannot lift the limit beyond that.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        per_minute: int = 120,
+        burst: int = 30,
+        exempt: tuple[str, ...] = (),
+        address_factor: int = 10,
+    ) -> None:
         self.app = app
         self.bucket = TokenBucket(per_minute / 60.0, burst)
+        self.by_address = TokenBucket(per_minute * address_factor / 60.0, burst * address_factor)
         self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(self.exempt):
             await self.app(scope, receive, send)
             return
-        key = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-session-id"), None)
-        if key is None:
-            client = scope.get("client")
-            key = client[0] if client else "unknown"
-        wait = self.bucket.take(key)
+        client = scope.get("client")
+        address = client[0] if client else "unknown"
+        session = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-session-id"), None)
+        wait = self.by_address.take(address)
+        if wait == 0 and session is not None:
+            wait = self.bucket.take("session:" + session[:128])
+        elif wait == 0:
+            wait = self.bucket.take(address)
         if wait > 0:
             err = error_for_status(429)
             err.headers = {"Retry-After": str(max(1, int(wait + 0.999)))}
@@ -120,12 +136,13 @@ class RateLimit:
 class Timeout:
     """Answers 504 when a request takes longer than ``seconds`` (the work is cancelled, never half-sent)."""
 
-    def __init__(self, app: ASGIApp, seconds: float = 30.0) -> None:
+    def __init__(self, app: ASGIApp, seconds: float = 30.0, exempt: tuple[str, ...] = ()) -> None:
         self.app = app
         self.seconds = seconds
+        self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt):
             await self.app(scope, receive, send)
             return
         started = False

@@ -150,3 +150,12 @@ def test_rate_limit_answers_429_with_retry_after(runtime: Any) -> None:
         assert c.get("/healthz").status_code == 200
         # another client (by session header) has its own bucket
         assert c.post("/model/parse", json={"text": "你好"}, headers={"x-session-id": "other-client"}).status_code == 200
+
+
+def test_rotating_session_ids_cannot_lift_the_limit(runtime: Any) -> None:
+    app = create_app(runtime, ServerConfig(rate_per_minute=60, rate_burst=3), {"rest": {}})
+    with TestClient(app) as c:
+        # one address, a fresh session id each time: each session's bucket is full, the address's (10x) is not
+        statuses = [c.get("/nope", headers={"x-session-id": f"s-{i}"}).status_code for i in range(45)]
+    assert statuses.count(404) >= 30 and statuses.count(429) >= 5, statuses
+    assert set(statuses) == {404, 429}
