@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from assistant.forms.spec import _KIND_BY_ENTITY, FieldSpec, FormSpec
@@ -118,6 +118,12 @@ def extract(
             runs = [m.group().strip() for m in _DIGIT_RUN.finditer(text)]
             if len(runs) == 1:
                 out.candidates[req.slot] = Candidate(runs[0])
+    if req is not None and req.kind == "text" and getattr(out.candidates.get(req.slot), "from_text", False):
+        # a free-text answer such as an address names a district; that mention is part of the answer
+        for f in form.fields:
+            c = out.candidates.get(f.slot)
+            if f.kind == "lookup" and c is not None and not c.from_text and str(c.raw) in text:
+                out.candidates[f.slot] = replace(c, incidental=True)
     specific = [s for s, c in out.candidates.items() if not (c.from_text or c.incidental)] + list(
         out.rejected
     )

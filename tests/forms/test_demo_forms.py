@@ -72,3 +72,26 @@ def test_demo_form_reaches_a_masked_confirmation(
     reply = chat.text("确认")
     assert "保存" in reply or "保留" in reply  # no back office configured: the data is kept for a retry
     assert chat.slots()["submission"]["status"] == "pending"
+
+
+def test_an_address_that_names_a_district_is_still_the_address() -> None:
+    """The NLU's lookup finds 云湖区 inside the address; that mention must not discard the free-text answer."""
+    from assistant.forms.extraction import extract
+
+    spec = form_spec(DEMO, "residence_permit_application")
+    text = "云湖区幸福路88号3栋502"
+    message = {"text": text, "entities": [{"entity": "district", "value": "云湖区", "start": 0, "end": 3, "text": "云湖区"}]}
+    out = extract(spec, message, {"residence_address": text}, "residence_address")
+    assert out.candidates["residence_address"].raw == text
+    assert out.candidates["district"].incidental  # may fill an empty district, never replaces one
+
+
+def test_a_phone_typed_where_the_address_is_asked_is_not_the_address() -> None:
+    from assistant.forms.extraction import extract
+
+    spec = form_spec(DEMO, "residence_permit_application")
+    text = "电话是13912345678"
+    message = {"text": text, "entities": [{"entity": "phone", "value": "13912345678", "start": 3, "end": 14, "text": "13912345678"}]}
+    out = extract(spec, message, {"residence_address": text}, "residence_address")
+    assert "residence_address" not in out.candidates
+    assert out.candidates["phone"].raw == "13912345678"
