@@ -301,7 +301,8 @@ _DATE_RULES: list[_DateRule] = [
     (re.compile(rf"(?:({_YEAR})年|(今年|明年|去年|后年))(底|末|初)?"), _year_only),
     (re.compile(r"([0-9]{4})[-/.]([0-9]{1,2})[-/.]([0-9]{1,2})(?:日|号)?(?![0-9])"), _numeric_date),
     (re.compile(r"([0-9]{1,2})[./]([0-9]{1,2})(?:日|号|(?=凌晨|早上|上午|中午|下午|晚上))"), _short_date),
-    (re.compile(_MONTH_REL + rf"(?:({_NUM})(?:日|号)|(上旬|中旬|下旬|初|中|底|末))?"), _relative_month),
+    # 上个月底, 上个月月底, 下个月的15号
+    (re.compile(_MONTH_REL + rf"(?:的?(?:({_NUM})(?:日|号)|月?(上旬|中旬|下旬|初|中|底|末)))?"), _relative_month),
     (re.compile("(月初|月中|月底|月末|年初|年底|年末)"), _month_part),
 ]
 

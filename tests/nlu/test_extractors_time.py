@@ -227,3 +227,15 @@ def test_naive_now_is_rejected() -> None:
 def test_unknown_setting_is_named() -> None:
     with pytest.raises(ValueError, match="grain"):
         ChineseTimeExtractor(grain="day")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("上个月月底丢的", "2026-10-31"), ("下个月的15号", "2026-12-15"), ("上个月的月初", "2026-10-01")],
+)
+def test_month_word_repeated_or_joined_with_de(text: str, expected: str) -> None:
+    from nlu.extractors import find_times
+
+    found = find_times(text, datetime(2026, 11, 27, 10, tzinfo=ZoneInfo("Asia/Shanghai")))
+    assert len(found) == 1
+    assert found[0].resolved.start.date().isoformat() == expected
