@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp
 
 from assistant.agent import UserMessage
-from assistant.errors import ApiError
+from assistant.errors import ApiError, error_for_status
+from assistant.limits import TokenBucket
 from connectors.webchat import clean_text
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,9 @@ class SocketIOSettings(BaseModel):
     socketio_path: str = "/socket.io"
     cors_allowed_origins: list[str] | str = Field(default_factory=list)
     max_text: int = Field(2000, ge=10, le=20_000)
+    # socket.io messages pass no HTTP middleware: their own per-sender limit
+    per_minute: int = Field(60, ge=1)
+    burst: int = Field(20, ge=1)
 
 
 def rasa_messages(reply: Any) -> list[dict[str, Any]]:
@@ -75,6 +79,7 @@ class SocketIOChannel:
         self.settings = SocketIOSettings.model_validate(settings)
         s = self.settings
         self.sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins=s.cors_allowed_origins, logger=False)
+        self._bucket = TokenBucket(s.per_minute / 60.0, s.burst)
         self._register(self.sio)
 
     def _register(self, sio: socketio.AsyncServer) -> None:
@@ -114,6 +119,11 @@ class SocketIOChannel:
             text = clean_text(data["message"], s.max_text)
         except ApiError as err:  # empty or too long
             await self.sio.emit("error", err.body(), room=sid, namespace=s.namespace)
+            return
+        wait = self._bucket.take(sender)
+        if wait > 0:
+            body = error_for_status(429).body() | {"retry_after": max(1, int(wait + 0.999))}
+            await self.sio.emit("error", body, room=sid, namespace=s.namespace)
             return
         replies = await self.runtime.agent.handle(
             UserMessage(conversation_id=sender, text=text, channel=self.name, metadata=dict(data.get("customData") or {}))

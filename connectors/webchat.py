@@ -23,7 +23,8 @@ from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.agent import UserMessage
-from assistant.errors import ApiError
+from assistant.errors import ApiError, error_for_status
+from assistant.limits import TokenBucket
 from connectors.rendering import reply_to_webchat
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,9 @@ class WebchatSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str = "云州市政务服务助手"
     max_text: int = Field(MAX_TEXT, ge=10, le=20_000)
+    # messages over a WebSocket pass no HTTP middleware: their own per-session limit
+    ws_per_minute: int = Field(60, ge=1)
+    ws_burst: int = Field(20, ge=1)
 
 
 class IncomingMessage(BaseModel):
@@ -102,6 +106,7 @@ class WebchatChannel:
         self.settings = WebchatSettings.model_validate(settings)
         self._sockets: dict[str, set[WebSocket]] = defaultdict(set)
         self._session_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._ws_bucket = TokenBucket(self.settings.ws_per_minute / 60.0, self.settings.ws_burst)
 
     async def _events(self, session_id: str) -> Sequence[Any]:
         tracker = await self.runtime.agent.tracker(session_id)
@@ -186,6 +191,11 @@ class WebchatChannel:
             msg = IncomingMessage.model_validate({**data, "session_id": session_id})
         except (ValueError, ValidationError):
             await ws.send_json({"type": "error", "code": "invalid_request", "message_zh": "消息格式不正确", "message_en": "Malformed message"})
+            return
+        wait = self._ws_bucket.take(session_id)
+        if wait > 0:
+            err = error_for_status(429)
+            await ws.send_json({"type": "error", "reply_to": msg.message_id, "retry_after": max(1, int(wait + 0.999)), **err.body()})
             return
         await ws.send_json({"type": "typing", "reply_to": msg.message_id})
         try:

@@ -132,3 +132,22 @@ def test_reply_rendering_follows_rasa_socketio_output() -> None:
         {"text": "第二段", "quick_replies": [{"content_type": "text", "title": "是", "payload": "/affirm"}]},
         {"attachment": {"type": "image", "payload": {"src": "http://x/a.png"}}, "metadata": {"citations": [{"title": "规则"}]}},
     ]
+
+
+def test_messages_are_rate_limited_per_session(runtime: Any) -> None:
+    from server_harness import serve, stop
+
+    from assistant.app import create_app
+    from assistant.server_config import ServerConfig
+
+    live = serve(create_app(runtime, ServerConfig(), {"socketio": {"per_minute": 1, "burst": 1}}))
+    client = RasaClient(live.url, ["websocket"])
+    try:
+        sid = client.session(None)
+        assert client.say("谢谢", sid)
+        client.sio.emit("user_uttered", {"message": "谢谢", "session_id": sid})
+        name, data = client.next()
+        assert name == "error" and data["code"] == "rate_limited" and data["retry_after"] >= 1
+    finally:
+        client.close()
+        stop(live)

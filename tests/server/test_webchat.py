@@ -132,3 +132,22 @@ def test_widget_assets_are_served(client: TestClient) -> None:
     assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
     assert "textContent" in js.text and "innerHTML" not in js.text
     assert client.get("/webchat/widget.css").status_code == 200
+
+
+def test_websocket_messages_have_their_own_rate_limit(runtime: Any) -> None:
+    from assistant.app import create_app
+    from assistant.server_config import ServerConfig
+
+    app = create_app(runtime, ServerConfig(), {"webchat": {"ws_per_minute": 6, "ws_burst": 2}})
+    sid = session()
+    with TestClient(app) as c, c.websocket_connect(f"/webchat/ws?session_id={sid}") as ws:
+        kinds = []
+        for i in range(4):
+            ws.send_json({"type": "message", "message_id": f"r-{i}", "text": "谢谢"})
+            first = ws.receive_json()
+            if first["type"] == "typing":
+                first = ws.receive_json()
+            kinds.append(first["type"] if first["type"] != "error" else first["code"])
+        assert kinds == ["bot", "bot", "rate_limited", "rate_limited"]
+        assert first["retry_after"] >= 1 and first["message_zh"] and first["message_en"]
+    assert user_texts(c, sid) == ["谢谢", "谢谢"]
