@@ -251,7 +251,7 @@ def faiss_scale(n: int, dim: int = 384, n_queries: int = 200) -> None:
         truth_scores, truth_ids = np.take_along_axis(cand_s, keep, 1), np.take_along_axis(cand_i, keep, 1)
     assert index is not None and not index.exact
     print(f"HNSW M=32 efConstruction={params.hnsw_ef_construction} build: {build:.0f} s")
-    for ef in (64, 128, 256):
+    for ef in (128, 256, 512, 1024):
         index.index.hnsw.efSearch = ef
         times, found = [], []
         for i in range(n_queries):
