@@ -198,7 +198,8 @@
     };
     ws.onclose = function () {
       wsOpen = false;
-      status.textContent = "网络连接中断，正在重新连接… / reconnecting…";
+      // REST carries messages meanwhile: only worry the citizen when something is waiting to be sent
+      if (pending.length) status.textContent = "网络连接中断，正在重新连接… / reconnecting…";
       retry = Math.min(retry + 1, 6);
       setTimeout(function () { connect(); flushRest(); }, 500 * retry);
     };

@@ -173,3 +173,32 @@ def test_mobile_width(browser: Any, live_server: LiveServer) -> None:
         pg.screenshot(path=str(ARTIFACTS / "widget-mobile-375.png"), full_page=True)
     finally:
         context.close()
+
+
+def test_rest_fallback_and_resend_after_network_loss(browser: Any, live_server: LiveServer) -> None:
+    context = browser.new_context(viewport={"width": 800, "height": 700})
+    pg = context.new_page()
+    pg.set_default_timeout(20_000)
+    try:
+        # no WebSocket at all (a proxy that refuses upgrades), and the network down for REST too
+        pg.route_web_socket(re.compile(r".*/webchat/ws.*"), lambda ws: ws.close())
+        pg.route("**/webchat/messages", lambda route: route.abort("internetdisconnected"))
+        pg.goto(live_server.url + "/")
+        pg.wait_for_selector(".ga-widget")
+        pg.fill("#ga-input", "谢谢")
+        pg.press("#ga-input", "Enter")
+        pg.wait_for_selector(".ga-user.ga-pending")
+        pg.wait_for_function("document.querySelector('.ga-status').textContent.length > 0")
+        assert bot_count(pg) == 0
+        # the network comes back: the pending message goes out over REST, answered once
+        pg.unroute("**/webchat/messages")
+        pg.wait_for_function(f"document.querySelectorAll('{BOT}').length >= 1", timeout=15_000)
+        pg.wait_for_timeout(3500)  # one more resend period: nothing may be shown twice
+        assert pg.locator(".ga-user").count() == 1 and bot_count(pg) == 1
+        assert pg.locator(".ga-pending").count() == 0
+        pg.reload()
+        pg.wait_for_function(f"document.querySelectorAll('{BOT}').length >= 1")
+        assert pg.locator(".ga-user .ga-text").all_inner_texts() == ["谢谢"] and bot_count(pg) == 1
+        pg.screenshot(path=str(ARTIFACTS / "widget-rest-fallback.png"), full_page=True)
+    finally:
+        context.close()
