@@ -90,15 +90,16 @@ def test_complete_the_id_card_form_with_a_quick_reply(page: Any, backoffice: Any
             clicked += 1
         else:
             reply = say(page, answer)
-    assert "1101**********7571" in reply and FORM_ID not in reply  # the confirmation masks the ID number
-    assert clicked >= 1  # reason and district were chosen with quick replies
+    transcript = page.locator(".ga-log").inner_text()
+    assert "1101**********7571" in reply and FORM_ID not in reply, transcript  # the confirmation masks the ID
+    assert clicked >= 1, transcript  # reason and district were chosen with quick replies
     page.screenshot(path=str(ARTIFACTS / "widget-form-confirm.png"), full_page=True)
     before = bot_count(page)
     submitted_before = len(backoffice.state.records)
     page.get_by_role("button", name="确认提交").last.click()
     page.wait_for_function(f"document.querySelectorAll('{BOT}').length > {before}")
     done = page.locator(BOT).last.inner_text()
-    assert re.search(r"YZ-\d{8}-\d{4}", done), done
+    assert re.search(r"YZ-\d{8}-\d{4}", done), page.locator(".ga-log").inner_text()
     assert len(backoffice.state.records) == submitted_before + 1
     # the quick reply shows its title, not the payload
     assert page.locator(".ga-user .ga-text").last.inner_text() == "确认提交"
@@ -148,6 +149,27 @@ def test_elderly_mode_keyboard_only(page: Any) -> None:
     page.reload()
     page.wait_for_selector(".ga-widget.ga-elderly")
     assert page.locator(".ga-elderly-toggle").get_attribute("aria-pressed") == "true"
+
+
+def test_read_aloud_speaks_bot_messages(browser: Any, live_server: LiveServer) -> None:
+    context = browser.new_context()
+    # headless Chromium has no voices: record what the widget hands to speech synthesis
+    context.add_init_script(
+        "window.__spoken = []; window.speechSynthesis.speak = u => window.__spoken.push([u.text, u.lang]);"
+    )
+    pg = context.new_page()
+    try:
+        pg.goto(live_server.url + "/")
+        pg.wait_for_selector(".ga-widget")
+        say(pg, "谢谢")
+        assert pg.evaluate("window.__spoken") == []  # off by default
+        pg.get_by_role("button", name="朗读").click()
+        assert pg.locator(".ga-speak-toggle").get_attribute("aria-pressed") == "true"
+        reply = say(pg, "你好")
+        spoken = pg.evaluate("window.__spoken")
+        assert len(spoken) == 1 and spoken[0][1] == "zh-CN" and spoken[0][0] in reply
+    finally:
+        context.close()
 
 
 def test_html_and_script_are_shown_as_text(page: Any) -> None:
