@@ -143,18 +143,22 @@ class CRFEntityExtractor:
         labels = tagger.tag(token_features(words, self.lookup))
         marginals = [tagger.marginal(label, i) for i, label in enumerate(labels)]
         found: list[Entity] = []
+        kept = list(message.entities)
         norm = message.normalized
         for tag, a, b, conf in decode(message.tokens, labels, marginals):
             start, end = norm.span_to_original(message.tokens[a].start, message.tokens[b - 1].end)
-            if any(start < e.end and e.start < end for e in message.entities):
-                continue  # a rule extractor already owns this span
             entity, _, role = tag.partition(_ROLE_SEP)
+            overlapping = [e for e in kept if start < e.end and e.start < end]
+            if overlapping and not all(widens(e, entity, start, end) for e in overlapping):
+                continue  # a rule extractor already owns this span
+            # same type, strictly longer: the rule cut the value short (申请人：罗志刚 → 罗志), the CRF's span wins
+            kept = [e for e in kept if e not in overlapping]
             text = norm.original[start:end]
             found.append(Entity(entity, norm.text[message.tokens[a].start : message.tokens[b - 1].end],
                                 start, end, text, self.name, round(conf, 4), role or None))
         if not found:
             return message
-        return message.evolve(entities=tuple(sorted([*message.entities, *found], key=lambda e: (e.start, e.end))))
+        return message.evolve(entities=tuple(sorted([*kept, *found], key=lambda e: (e.start, e.end))))
 
     def to_disk(self, path: Path) -> dict[str, Any]:
         path.mkdir(parents=True, exist_ok=True)
@@ -170,6 +174,24 @@ class CRFEntityExtractor:
         model = path / "crf.model"
         self.model = model.read_bytes() if model.exists() else b""
         return self
+
+
+def widens(rule: Entity, entity: str, start: int, end: int) -> bool:
+    """True when a CRF span of ``entity`` on ``[start, end)`` strictly contains ``rule``'s span of the same type.
+
+    Only the types where a rule can stop early (free-text names) are widened: an ID or phone number a rule has
+    validated is never replaced by a learned guess.
+    """
+    return (
+        rule.entity == entity
+        and entity in _WIDENABLE
+        and start <= rule.start
+        and rule.end <= end
+        and end - start > rule.end - rule.start
+    )
+
+
+_WIDENABLE = frozenset({"person_name"})
 
 
 CRF_DEFAULTS: dict[str, Any] = {"c1": 0.05, "c2": 0.05, "max_iterations": 100}

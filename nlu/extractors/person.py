@@ -42,19 +42,26 @@ NOT_NAMES = _words(
     "上海 天津 重庆 北京 香港 澳门 台湾 房东 房主 党员 农民 车主 华侨 商户 司机 师傅 全职 和平 明天 明年 "
     "时候 包括 应该 华为 康复 单位 单身 成年 成人 邵阳 路过 关于 管理 宁可 温州 常住 全家 文员 鲁莽 项目 "
     "简单 连续 宫颈 卫生 祁连 齐全 严重 谷歌 卓越 雷锋 段落 申请 尚未 庞大 戴着 白领 蓝领 童年 毕业 韦伯 "
-    "单亲 房产 包工 万达 常年 孔子 高龄 高中 初中 金融 时间 应届 管委"
+    "单亲 房产 包工 万达 常年 孔子 高龄 高中 初中 金融 时间 应届 管委 高新 经开 南屏 北塘 云湖 青川 "
+    "西山 本地 本市 外地 户籍 户口 身份 租房 购房 离职 退休"
 )
 
 _TRIGGERS = (
     r"我叫|我的名字是|我的名字叫|名字是|名字叫|名字:|姓名是|姓名:|姓名|本人姓名|申请人是|申请人:|申请人"
     r"|办理人:|办理人|联系人:|联系人|我是"
+    r"|他叫|她叫|俺叫|本人|登记人写|登记人:|登记人|预约人:|预约人|办事人是|办事人|申请人写"
+    r"|应该是|改成|写成|就写"
 )
+# triggers that also introduce things other than names (我是学生, 改成租房, 应该是江苏): the stricter checks apply
+_WEAK_TRIGGERS = frozenset({"我是", "本人", "应该是", "改成", "写成", "就写"})
 _TRIGGER = re.compile(rf"({_TRIGGERS}) ?")
 _HAN_RUN = re.compile(r"[\u4e00-\u9fff]{1,6}")
 # a name ends before these: particles, verbs of intent, conjunctions
 _STOP_CHARS = frozenset("的要想在来去办了是和与跟也就吗呢吧啊呀哦嘛么我你他她它这那请帮给需能会可还先再")
 _STOP_WORDS = re.compile(
-    "今年|今天|明天|昨天|现在|目前|身份|电话|手机|住在|来自|准备|打算|办理|申请|咨询|问|已经|刚"
+    # 刚 only as "just" (张三刚来): alone it is a common given-name character (罗志刚, 王刚)
+    "今年|今天|明天|昨天|现在|目前|身份|电话|手机|住在|来自|准备|打算|办理|申请|咨询|问|已经"
+    "|刚刚|刚才|刚来|刚到|刚从|刚办|刚毕业|刚搬|刚换|刚满"
 )
 _MAX_LEN = 4
 _HONORIFICS = (
@@ -115,7 +122,7 @@ class PersonNameExtractor:
             word = _STOP_WORDS.search(candidate, surname)
             cut = min(cut, word.start()) if word else cut
             candidate = candidate[:cut]
-            weak = m.group(1) == "我是"
+            weak = m.group(1) in _WEAK_TRIGGERS
             if len(candidate) > _MAX_LEN:
                 if weak:
                     continue  # 我是 + a long phrase: a description, not a name

@@ -364,3 +364,23 @@ def test_session_config(domain: dict[str, Any]) -> None:
         "session_expiration_time": 60,
         "carry_over_slots_to_new_session": True,
     }
+
+
+def test_each_annotated_phrase_has_one_entity_type(annotations: list[tuple[str, Annotation]]) -> None:
+    # 离职 was once `reason` in one example and `withdrawal_reason` in another: the CRF learns noise from that
+    types: dict[str, set[str]] = {}
+    for _, a in annotations:
+        types.setdefault(unicodedata.normalize("NFKC", a.text), set()).add(a.entity)
+    assert {text: kinds for text, kinds in types.items() if len(kinds) > 1} == {}
+    assert types["离职"] == {"withdrawal_reason"}
+
+
+_ASPECT = re.compile(r"要什么材料|需要哪些材料|在哪里办|在哪办|在哪个窗口|收费吗|要钱吗|要多少钱|收不收费")
+
+
+def test_aspect_questions_use_the_aspect_intents(intent_examples: dict[str, list[str]]) -> None:
+    # the labelling rule at the top of data/nlu.yml: "办社保卡要什么材料" is ask_materials (service as an entity)
+    aspect = {"ask_materials", "ask_location", "ask_fee", "ask_office_hours", "ask_progress", "complain"}
+    stray = [(i, plain_text(e)) for i, exs in intent_examples.items() if i not in aspect for e in exs
+             if _ASPECT.search(plain_text(e))]
+    assert stray == []

@@ -11,7 +11,7 @@ import pytest
 from nlu.builtins import JiebaTokenizer, default_registry
 from nlu.components import BuildContext, Encoder, Message, PipelineError, TrainExample, identity_normalized
 from nlu.config import ComponentConfig
-from nlu.crf import CRFEntityExtractor
+from nlu.crf import CRFEntityExtractor, widens
 from nlu.intent import FALLBACK_INTENT, FallbackClassifier
 from nlu.persistence import latest_model, load_interpreter, load_latest, read_metadata, save, train
 from nlu.pipeline import Interpreter, train_interpreter, use_encoder
@@ -239,3 +239,43 @@ def test_settings_are_checked_by_name() -> None:
     )
     assert any("intent_tokenization_flag" in w for w in warnings)
     assert resolved[2][1] == {"threshold": 0.7, "ambiguity_threshold": 0.1}
+
+
+_NAMES_NLU = """
+version: "3.1"
+nlu:
+- intent: inform
+  examples: |
+    - 申请人：[罗志刚](person_name)
+    - 申请人：[王建国](person_name)
+    - 申请人：[李秀英](person_name)
+    - 申请人：[陈晓东](person_name)
+    - 申请人：[张伟](person_name)
+    - 申请人：[刘志强](person_name)
+    - 申请人：[赵小刚](person_name)
+    - 申请人：[黄明](person_name)
+- intent: greet
+  examples: |
+    - 你好
+    - 您好
+"""
+
+
+def test_crf_widens_a_name_the_rule_cut_short() -> None:
+    interp = train_interpreter(parse_training_data(_NAMES_NLU), PIPELINE[:3])
+    crf = next(c for s, c in interp.components if s.name == "CRFEntityExtractor")
+    message = interp.process("申请人：罗志刚", NOW)
+    assert [(e.entity, e.value) for e in message.entities] == [("person_name", "罗志刚")]
+    cut = Entity("person_name", "罗志", 4, 6, "罗志", "PersonNameExtractor")
+    again = crf.process(message.evolve(entities=(cut,)))
+    assert [(e.value, e.start, e.end, e.extractor) for e in again.entities] == [(
+        "罗志刚", 4, 7, "CRFEntityExtractor")]
+
+
+def test_crf_never_widens_a_validated_rule_entity() -> None:
+    phone = Entity("phone", "13812345678", 0, 11, "13812345678", "PhoneExtractor")
+    assert not widens(phone, "phone", 0, 13)
+    name = Entity("person_name", "罗志", 4, 6, "罗志", "PersonNameExtractor")
+    assert widens(name, "person_name", 4, 7)
+    assert not widens(name, "person_name", 4, 6)  # same span: the rule keeps it
+    assert not widens(name, "district", 4, 7)  # another type never replaces it
