@@ -32,7 +32,9 @@ class KnowledgeConfig(BaseModel):
     fusion_weights: dict[str, float] = {"dense": 1.0, "pinyin": 0.24}
     search_candidates: int = Field(default=50, ge=1)
     exact_search_max: int = Field(default=50_000, ge=0)  # above this many vectors: HNSW (M=32)
-    hnsw_ef_search: int = Field(default=128, ge=1)  # 200k clustered 384-d: recall@10 0.99, p95 4.5 ms
+    # bench/kb.py, 1 thread, efConstruction 40: 200k clustered 384-d ef 128 recall@10 0.99 p95 4.5 ms;
+    # 1M ef 256 recall 0.90 p95 5.2 ms (recall plateaus at 0.92: the graph needs a higher efConstruction)
+    hnsw_ef_search: int = Field(default=256, ge=1)
     # confidence = sigmoid(c0 + c1 * fused top score + c2 * margin to the runner-up), fitted by
     # knowledge.calibration on ../shared/eval with each query's gold entry removed as the negatives.
     # At 0.45 there: 87 % of gold-removed queries abstain, 60 % of answerable ones are answered (93 % of

@@ -21,7 +21,7 @@ class DenseParams:
     exact_max: int = 50_000
     hnsw_m: int = 32
     hnsw_ef_construction: int = 40  # 1 thread: ~16 s per 100k 384-d vectors; 80 took 2.5x longer
-    hnsw_ef_search: int = 128
+    hnsw_ef_search: int = 256
 
 
 class DenseIndex:
