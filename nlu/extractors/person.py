@@ -50,10 +50,10 @@ _TRIGGERS = (
     r"我叫|我的名字是|我的名字叫|名字是|名字叫|名字:|姓名是|姓名:|姓名|本人姓名|申请人是|申请人:|申请人"
     r"|办理人:|办理人|联系人:|联系人|我是"
     r"|他叫|她叫|俺叫|本人|登记人写|登记人:|登记人|预约人:|预约人|办事人是|办事人|申请人写"
-    r"|应该是|改成|写成|就写"
+    r"|应该是|改成|写成|就写|名字|,叫"
 )
 # triggers that also introduce things other than names (我是学生, 改成租房, 应该是江苏): the stricter checks apply
-_WEAK_TRIGGERS = frozenset({"我是", "本人", "应该是", "改成", "写成", "就写"})
+_WEAK_TRIGGERS = frozenset({"我是", "本人", "应该是", "改成", "写成", "就写", "名字"})
 _TRIGGER = re.compile(rf"({_TRIGGERS}) ?")
 _HAN_RUN = re.compile(r"[\u4e00-\u9fff]{1,6}")
 # a name ends before these: particles, verbs of intent, conjunctions

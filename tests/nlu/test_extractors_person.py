@@ -44,6 +44,8 @@ def names(text: str, **settings: object) -> list[str]:
         ("办事人是郭芳", "郭芳"),
         ("名字改成梁爽，刚才打错字了", "梁爽"),
         ("姓名写错了，应该是刘洋", "刘洋"),
+        ("名字何勇，号码18687654321", "何勇"),
+        ("我姓周，叫周建华", "周建华"),
     ],
 )
 def test_names(text: str, name: str) -> None:
@@ -74,6 +76,9 @@ def test_names(text: str, name: str) -> None:
         "本人户口在外地",
         "应该是江苏的",
         "叫你们领导来",
+        "名字错了",
+        "名字少打了一个字",
+        "好的，叫号了吗",
     ],
 )
 def test_no_false_positives(text: str) -> None:
