@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import create_engine, text
 
 import assistant.forms  # noqa: F401  (registers FormPolicy in the engine's policy registry)
+from assistant.accounts import Accounts, Auth, Login, User
 from assistant.agent import Agent, build_agent
 from assistant.app import create_app
 from assistant.config import ProjectConfig, load_config
@@ -101,6 +102,16 @@ def open_knowledge(project: Path, config: ProjectConfig, *, seed: bool = True) -
     return service
 
 
+def editor_dependency(accounts: Accounts) -> Callable[..., User]:
+    require = Auth(accounts).require_role("admin", "editor")
+
+    # a default, not Annotated[...]: with postponed annotations FastAPI cannot see the local ``require``
+    def current_editor(login: Login = Depends(require)) -> User:  # noqa: B008
+        return login.user
+
+    return current_editor
+
+
 def build_runtime(project: Path | str, *, with_knowledge: bool = True) -> Runtime:
     from knowledge.db import resolve_url
 
@@ -119,10 +130,8 @@ def build_runtime(project: Path | str, *, with_knowledge: bool = True) -> Runtim
     if knowledge is not None:
         from knowledge.api import make_router
 
-        # the editor API is mounted only with authentication; accounts arrive with the staff console
-        auth = getattr(runtime, "editor_auth", None)
-        if auth is not None:
-            runtime.routers.append(make_router(lambda: knowledge, auth))
+        # the editor API answers only a logged-in editor or admin (session cookie with CSRF, or bearer token)
+        runtime.routers.append(make_router(lambda: knowledge, editor_dependency(runtime.accounts)))
     return runtime
 
 
