@@ -85,20 +85,35 @@ def load_or_train_interpreter(project: Path, config: ProjectConfig) -> Any:
 
 
 def open_knowledge(project: Path, config: ProjectConfig, *, seed: bool = True) -> Any:
-    """The project's knowledge service; on an empty database the bundled seed content is imported and published
-    so a fresh `make run` answers policy questions at once."""
+    """The project's knowledge service. On an empty database the bundled seed content is imported and published
+    so a fresh `make run` answers policy questions at once; a live index built with another embedding model (the
+    operator changed `knowledge.embedding_model`) is rebuilt rather than refusing to start."""
     from assistant.cli_kb import build_service
+    from knowledge.embedders import EmbedderError
+    from knowledge.repository import collect_passages
 
     service = build_service(project)
-    if service.live_version is None:
+    try:
         service.reload_if_changed()
-    if service.live_version is None and seed:
+    except EmbedderError as err:
+        log.warning("the live knowledge index cannot be used (%s): publishing a new version", err)
+        service = build_service(project)  # a service whose live slot is still empty
+    else:
+        if service.live_version is not None:
+            return service
+    if seed:
         paths = [p if p.is_absolute() else project / p for p in map(Path, config.knowledge.seed_paths)]
         paths = [p for p in paths if p.exists()]
         if paths:
             report = service.import_paths(paths, by="system:seed")
             log.info("seeded the knowledge base: %s", report.totals)
-        service.publish(by="system:seed")
+    with service.session_factory() as session:
+        # what a publish would build from: published content and drafts waiting to be published
+        has_content = bool(collect_passages(session, include_drafts=True).passages)
+    if has_content:
+        service.publish(by="system:startup")
+    else:
+        log.warning("the knowledge base is empty: policy questions are answered 'I don't know' until one is published")
     return service
 
 
