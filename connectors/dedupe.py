@@ -34,6 +34,12 @@ class SqlDeduplicator:
                 return False
         return True
 
+    def release(self, key: str) -> None:
+        """Forget a claim whose processing failed, so the sender's retry is taken."""
+        with Session(self.engine) as s:
+            s.execute(delete(SeenMessage).where(SeenMessage.key == key))
+            s.commit()
+
     def forget_before(self, when: datetime) -> int:
         with Session(self.engine) as s:
             n = s.execute(delete(SeenMessage).where(SeenMessage.seen_at < when)).rowcount

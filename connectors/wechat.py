@@ -147,7 +147,12 @@ class WeChatChannel:
         task = asyncio.create_task(self._process(fields))
         done, _ = await asyncio.wait({task}, timeout=self.settings.passive_timeout_s)
         if done:
-            content = task.result()
+            try:
+                content = task.result()
+            except Exception:
+                # nothing was answered: let WeChat's retry of this message be processed instead of ignored
+                self.dedupe.release(key)
+                raise
             if not content:
                 return PlainTextResponse("success")
             self._remember(key, content)
