@@ -19,4 +19,4 @@ class ServerConfig(BaseModel):
 
 
 def default_channels() -> dict[str, dict[str, Any] | None]:
-    return {"rest": {}, "webchat": {}}
+    return {"rest": {}, "webchat": {}, "socketio": {}}
