@@ -89,8 +89,7 @@ class HandoffService:
         self.deps = deps
         self.deliver: Deliver = deliver or _no_delivery
         self.clock = clock
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._positions_pending = False
+        self._positions_task: asyncio.Task[None] | None = None
         deps.queue_listeners.append(self._positions_soon)
 
     @property
@@ -227,7 +226,8 @@ class HandoffService:
                                                "ref": repr(message.timestamp), "text": text, "reason": delivery.reason,
                                                "retry": delivery.outside_window})
             await self.record(conversation_id, [report])
-        self._publish({"type": "message", "conversation_id": conversation_id,
+        self._publish({"type": "message", "conversation_id": conversation_id, "state": WITH_AGENT,
+                       "agent_id": session.agent_id,
                        "item": {"kind": "agent", "text": mask_text(text), "ts": message.timestamp,
                                 "agent": user.display_name},
                        "delivery": delivery.to_json()})
@@ -241,7 +241,10 @@ class HandoffService:
             await self.deliver(session.channel, conversation_id, [signal], ephemeral=True)
 
     def citizen_typing(self, conversation_id: str) -> None:
-        self._publish({"type": "typing", "conversation_id": conversation_id, "who": "citizen"})
+        session = self.store.open_for(conversation_id)
+        if session is not None:  # typing to the bot interests nobody
+            self._publish({"type": "typing", "conversation_id": conversation_id, "who": "citizen",
+                           "agent_id": session.agent_id})
 
     async def transfer(self, conversation_id: str, user: User, *, to_agent: User | None = None,
                        to_team: str | None = None, note: str = "") -> dict[str, Any]:
@@ -383,21 +386,20 @@ class HandoffService:
     # --- queue positions for waiting citizens -------------------------------------------------------------
     def _positions_soon(self) -> None:
         """Coalesce bursts of queue changes into one round of position updates."""
-        if self._positions_pending:
-            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        self._positions_pending = True
-        task = loop.create_task(self._push_positions())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        pending = self._positions_task
+        # a round already scheduled on this loop will see this change too (one on a loop that has since
+        # stopped never runs: schedule anew)
+        if pending is not None and not pending.done() and pending.get_loop() is loop:
+            return
+        self._positions_task = loop.create_task(self._push_positions())
 
     async def _push_positions(self) -> None:
         """Tell waiting citizens whose place changed; one query for the whole queue, whatever its length."""
         await asyncio.sleep(0.05)  # a burst of claims becomes one round
-        self._positions_pending = False
         waiting = self.store.waiting()
         mean = self.store.mean_handle_seconds()
         told = self.deps.told

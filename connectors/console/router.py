@@ -84,6 +84,22 @@ class Presence:
         return sorted(self.sockets)
 
 
+# per-conversation updates; everything else (queue, presence, tickets) goes to every console
+_CONVERSATION_UPDATES = frozenset({"message", "typing", "note", "delivery", "rated"})
+
+
+def _relevant(update: dict[str, Any], who: Login, watching: set[str]) -> bool:
+    """Whether a console socket needs ``update``: a conversation's traffic goes to the tab showing it and to the
+    agent holding it; a waiting conversation's messages go to everyone (they update the queue's previews)."""
+    if update.get("type") not in _CONVERSATION_UPDATES:
+        return True
+    if update.get("conversation_id") in watching:
+        return True
+    if update.get("agent_id") == who.user.username:
+        return True
+    return update.get("type") == "message" and update.get("state") == "waiting"
+
+
 def make_console_router(service: HandoffService, accounts: Accounts, config: HandoffConfig) -> APIRouter:
     auth = Auth(accounts)
     presence = Presence()
@@ -243,11 +259,12 @@ def make_console_router(service: HandoffService, accounts: Accounts, config: Han
         try:
             async with service.deps.bus.subscribe() as sub:
                 await ws.send_json({"type": "hello", "user": who.user.to_json(), "online": presence.online()})
-                pump = asyncio.create_task(_pump(ws, sub))
+                watching: set[str] = set()
+                pump = asyncio.create_task(_pump(ws, sub, who, watching))
                 try:
                     while True:
                         raw = await ws.receive_text()
-                        await _on_client(ws, raw, who)
+                        await _on_client(ws, raw, who, watching)
                 finally:
                     pump.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -258,12 +275,13 @@ def make_console_router(service: HandoffService, accounts: Accounts, config: Han
             presence.remove(username)
             service.deps.bus.publish({"type": "presence", "online": presence.online()})
 
-    async def _pump(ws: WebSocket, sub: Any) -> None:
+    async def _pump(ws: WebSocket, sub: Any, who: Login, watching: set[str]) -> None:
         while True:
             update = await sub.get()
-            await ws.send_json(update)
+            if _relevant(update, who, watching):
+                await ws.send_json(update)
 
-    async def _on_client(ws: WebSocket, raw: str, who: Login) -> None:
+    async def _on_client(ws: WebSocket, raw: str, who: Login, watching: set[str]) -> None:
         if len(raw) > 10_000:
             return
         try:
@@ -272,7 +290,11 @@ def make_console_router(service: HandoffService, accounts: Accounts, config: Han
             return
         if not isinstance(data, dict):
             return
-        if data.get("type") == "ping":
+        if data.get("type") == "watch" and isinstance(data.get("conversation_id"), str):
+            # the conversation this tab shows: its messages, notes and typing come here too
+            watching.clear()
+            watching.add(data["conversation_id"][:255])
+        elif data.get("type") == "ping":
             await ws.send_json({"type": "pong", "t": data.get("t")})
         elif data.get("type") == "typing" and isinstance(data.get("conversation_id"), str):
             # the session may have ended meanwhile: a typing signal is not worth an error

@@ -55,6 +55,8 @@ def test_staff_flow_end_to_end(client: TestClient, runtime: Any) -> None:
     ):
         for ws in (tab1, tab2, other):
             assert ws.receive_json()["type"] == "hello"
+        for ws in (tab1, other):  # these tabs show the conversation; tab2 shows only the queue
+            ws.send_json({"type": "watch", "conversation_id": cid})
         # a form half filled, then the citizen asks for a person
         citizen(web, "我要预约换身份证")
         assert asyncio.run(runtime.agent.tracker(cid)).active_loop == "id_card_appointment"
@@ -227,3 +229,33 @@ def test_waiting_citizens_hear_their_new_place_when_the_queue_moves(client: Test
         assert update["text"] == "" and update["custom"]["handoff"]["position"] == 1
         assert update["custom"]["handoff"]["eta_minutes"] >= 1
         citizen(two, "/handoff_cancel")
+
+
+def test_a_conversation_with_an_agent_is_not_broadcast_to_every_console(client: TestClient, runtime: Any) -> None:
+    cid, later = sid(), sid()
+    a1, a3 = login(client, "agent1"), login(client, "agent3")
+    with (
+        client.websocket_connect(f"/webchat/ws?session_id={cid}") as web,
+        client.websocket_connect("/console/ws", headers=a1) as holder,
+        client.websocket_connect("/console/ws", headers=a3) as bystander,
+    ):
+        holder.receive_json(), bystander.receive_json()
+        citizen(web, "转人工")
+        assert client.post(f"/console/api/conversations/{cid}/claim", headers=a1).status_code == 200
+        citizen(web, "私事：我的电话13912345678")
+        got = recv_until(holder, lambda d: d.get("type") == "message" and d["item"]["kind"] == "user"
+                         and d["conversation_id"] == cid and "私事" in d["item"]["text"])
+        assert got["agent_id"] == "agent1"
+        say_ws = client.post("/webchat/messages", json={"session_id": later, "message_id": "m1", "text": "转人工"})
+        assert say_ws.status_code == 200
+        # the bystander's next conversation traffic is the new queue entry, not the private exchange
+        before: list[dict[str, Any]] = []
+
+        def until_later(d: dict[str, Any]) -> bool:
+            before.append(d)
+            return d.get("type") == "queue" and d["session"]["conversation_id"] == later
+
+        recv_until(bystander, until_later)
+        leaked = [d for d in before if d.get("type") == "message" and d["conversation_id"] == cid
+                  and d.get("state") != "waiting"]
+        assert leaked == [] and len(before) >= 3  # queue added + claimed for cid, then the new entry

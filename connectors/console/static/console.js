@@ -72,7 +72,7 @@
   var retry = 0;
   function connect() {
     ws = new WebSocket(window.location.origin.replace(/^http/, "ws") + "/console/ws");
-    ws.onopen = function () { retry = 0; };
+    ws.onopen = function () { retry = 0; watch(); };
     ws.onmessage = function (ev) { var u; try { u = JSON.parse(ev.data); } catch (e) { return; } onUpdate(u); };
     ws.onclose = function () {
       if (loggedOut) return;
@@ -199,8 +199,12 @@
   }
 
   // ---- the conversation ------------------------------------------------------------------------------
+  // tell the server which conversation this tab shows: its messages, notes and typing are sent here
+  function watch() {
+    if (current && ws && ws.readyState === 1) ws.send(JSON.stringify({ type: "watch", conversation_id: current }));
+  }
   function openConversation(cid) {
-    current = cid;
+    if (cid !== current) { current = cid; watch(); }
     $("delivery-warning").hidden = true;
     return api("GET", "/console/api/conversations/" + encodeURIComponent(cid)).then(function (v) {
       if (current !== cid) return;
