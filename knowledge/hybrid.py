@@ -57,9 +57,24 @@ def margins(fused: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def confidence(fused: np.ndarray, margin: np.ndarray, coef: Sequence[float]) -> np.ndarray:
-    """Calibrated probability that a group is the right answer (logistic model from knowledge.calibration)."""
-    c0, c1, c2 = coef
+def confidence(features: Mapping[str, np.ndarray], names: Sequence[str], coef: Sequence[float]) -> np.ndarray:
+    """Calibrated probability that a group is the right answer: sigmoid(coef[0] + sum coef[i+1] * feature i),
+    a logistic model fitted by knowledge.calibration. A feature the index cannot compute counts as 0."""
+    if len(coef) != len(names) + 1:
+        raise ValueError(f"calibration needs {len(names) + 1} coefficients for features {list(names)}, got {len(coef)}")
+    n = len(next(iter(features.values())))
+    logit = np.full(n, coef[0], np.float64)
+    for name, c in zip(names, coef[1:], strict=True):
+        if name in features:
+            logit += c * features[name]
     # clipped: unbounded scores (BM25) would overflow exp
-    logit = np.clip(c0 + c1 * fused + c2 * margin, -50.0, 50.0)
-    return (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
+    return (1.0 / (1.0 + np.exp(-np.clip(logit, -50.0, 50.0)))).astype(np.float32)
+
+
+def top_flags(scores: np.ndarray) -> np.ndarray:
+    """1.0 for the group a retriever ranks first, 0.0 elsewhere: two models agreeing on the top answer is
+    evidence it exists in the index."""
+    out = np.zeros(len(scores), np.float32)
+    if len(scores):
+        out[int(np.argmax(scores))] = 1.0
+    return out

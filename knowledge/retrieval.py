@@ -22,9 +22,9 @@ import numpy as np
 
 from knowledge.config import KnowledgeConfig
 from knowledge.dense import DenseIndex, DenseParams
-from knowledge.embedders import Embedder, EmbedderError, VectorCache, embed_passages_cached
-from knowledge.hybrid import aggregate_roles, confidence, fuse_rrf, fuse_weighted, margins
-from knowledge.lexical import BM25Index, JiebaWords, LexicalIndex, WordSegmenter, build_lexical
+from knowledge.embedders import Embedder, EmbedderError, EnsembleEmbedder, VectorCache, embed_passages_cached
+from knowledge.hybrid import aggregate_roles, confidence, fuse_rrf, fuse_weighted, margins, top_flags
+from knowledge.lexical import BM25Index, JiebaWords, LexicalIndex, PinyinIndex, WordSegmenter, build_lexical
 from knowledge.types import Citation, Hit, Passage, SearchResult
 from nlu.normalize import normalize_text
 
@@ -96,7 +96,9 @@ def _layout(passages: Sequence[Passage]) -> _Layout:
 
 
 def _dense_params(config: KnowledgeConfig) -> DenseParams:
-    return DenseParams(exact_max=config.exact_search_max, hnsw_ef_search=config.hnsw_ef_search)
+    return DenseParams(
+        exact_max=config.exact_search_max, ivf_nprobe=config.ivf_nprobe, hnsw_ef_search=config.hnsw_ef_search
+    )
 
 
 def _uses_dense(config: KnowledgeConfig) -> bool:
@@ -160,6 +162,9 @@ class SearchIndex:
         order = np.argsort(layout.entry_group, kind="stable")
         bounds = np.searchsorted(layout.entry_group[order], np.arange(len(layout.group_passages) + 1))
         self._group_entries = [order[bounds[g] : bounds[g + 1]] for g in range(len(layout.group_passages))]
+        # expiry as day ordinals (no expiry: never), so the live mask is one comparison, not a Python loop
+        never = date.max.toordinal()
+        self._expiry_ordinal = np.asarray([never if e is None else e.toordinal() for e in layout.group_expiry], np.int64)
 
     def __len__(self) -> int:
         return len(self.passages)
@@ -167,7 +172,7 @@ class SearchIndex:
     # ---- querying -------------------------------------------------------------------------------------
 
     def _live_groups(self, today: date) -> np.ndarray:
-        return np.asarray([e is None or e >= today for e in self._layout.group_expiry], bool)
+        return self._expiry_ordinal >= today.toordinal()
 
     def _candidates(
         self, qvec: np.ndarray | None, lexical_scores: dict[str, np.ndarray], live: np.ndarray, k: int
@@ -204,34 +209,77 @@ class SearchIndex:
         cands = self._candidates(qvec, lexical_scores, live, k)
 
         per: dict[str, np.ndarray] = {name: s[cands] for name, s in lexical_scores.items()}
+        members: dict[str, np.ndarray] = {}
         best_entry: np.ndarray | None = None
         if qvec is not None and self._dense is not None:
             entries = np.concatenate([self._group_entries[g] for g in cands])
-            slot_of_group = {int(g): i for i, g in enumerate(cands)}
-            slots = np.asarray([slot_of_group[int(g)] for g in self._layout.entry_group[entries]], np.int64)
-            entry_scores = self._dense.vectors(entries) @ qvec[0]
-            per["dense"] = aggregate_roles(entry_scores, slots, self._layout.entry_role[entries], len(cands))
-            best_entry = _best_phrasing(entries, slots, entry_scores, self._layout.entry_role[entries], len(cands))
+            # cands is sorted and holds every entry's group: the slot of an entry is a binary search
+            slots = np.searchsorted(cands, self._layout.entry_group[entries])
+            roles = self._layout.entry_role[entries]
+            vectors = self._dense.vectors(entries)
+            entry_scores = vectors @ qvec[0]
+            per["dense"] = aggregate_roles(entry_scores, slots, roles, len(cands))
+            best_entry = _best_phrasing(entries, slots, entry_scores, roles, len(cands))
+            members = self._member_scores(vectors, qvec[0], slots, roles, len(cands))
 
         fuse = fuse_rrf if self.config.fusion_method == "rrf" else fuse_weighted
         fused = fuse(per, weights)
         margin = margins(fused)
-        conf = confidence(fused, margin, self.config.calibration)
         order = np.argsort(-fused, kind="stable")[:k]
+        features = self._features(normalized, cands, order, per, members, fused, margin)
+        conf = confidence(features, self.config.confidence_features, self.config.calibration)
 
         hits = []
-        for slot in order:
+        for i, slot in enumerate(order):
             g = int(cands[slot])
             pidx = (
                 int(self._layout.entry_passage[best_entry[slot]])
                 if best_entry is not None and best_entry[slot] >= 0
                 else self._layout.group_passages[g][0]
             )
-            scores = {name: float(s[slot]) for name, s in per.items()}
-            scores["fused"] = float(fused[slot])
-            scores["margin"] = float(margin[slot])
-            hits.append(Hit(passage=self.passages[pidx], score=float(conf[slot]), scores=scores))
+            scores = {name: float(f[i]) for name, f in features.items()}
+            hits.append(Hit(passage=self.passages[pidx], score=float(conf[i]), scores=scores))
         return self._result(query, tuple(hits))
+
+    def _member_scores(
+        self, vectors: np.ndarray, qvec: np.ndarray, slots: np.ndarray, roles: np.ndarray, n: int
+    ) -> dict[str, np.ndarray]:
+        """Each ensemble member's own cosine per candidate (``dense_member<i>``), from the joined vectors; a
+        single model is member 0."""
+        if not isinstance(self.embedder, EnsembleEmbedder):
+            return {"dense_member0": aggregate_roles(vectors @ qvec, slots, roles, n)}
+        out = {}
+        for i, (_, cols, scale) in enumerate(self.embedder.member_slices()):
+            cosines = (vectors[:, cols] @ qvec[cols]) / scale
+            out[f"dense_member{i}"] = aggregate_roles(cosines, slots, roles, n)
+        return out
+
+    def _features(
+        self,
+        normalized: str,
+        cands: np.ndarray,
+        order: np.ndarray,
+        per: dict[str, np.ndarray],
+        members: dict[str, np.ndarray],
+        fused: np.ndarray,
+        margin: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """What the confidence model may use, for the ranked slots ``order``: each retriever's score, the
+        fused score and margin, each ensemble member's cosine and whether it ranks the group first, the share
+        of the query's pinyin tokens the group's text holds, the query's out-of-vocabulary share and length."""
+        features = {name: s[order] for name, s in per.items()}
+        for name, s in members.items():
+            features[name] = s[order]
+            features[name + "_top"] = top_flags(s)[order]
+            features[name + "_margin"] = margins(s)[order]
+        features["fused"] = fused[order]
+        features["margin"] = margin[order]
+        pinyin = self._lexical.get("pinyin")
+        if isinstance(pinyin, PinyinIndex):
+            features["coverage"], oov = pinyin.coverage(normalized, cands[order])
+            features["oov"] = np.full(len(order), oov, np.float32)
+        features["query_chars"] = np.full(len(order), np.log1p(sum(ch.isalnum() for ch in normalized)), np.float32)
+        return features
 
     def _result(self, query: str, hits: tuple[Hit, ...]) -> SearchResult:
         if not hits or hits[0].score < self.config.answer_threshold:
@@ -279,7 +327,10 @@ class SearchIndex:
                 f"索引格式版本 {meta.get('format')} 不受支持，请重新发布 / index format {meta.get('format')} is not"
                 f" supported (expected {FORMAT_VERSION}); publish again"
             )
-        config = KnowledgeConfig.model_validate(meta["config"])
+        saved = dict(meta["config"])
+        # indexes published before confidence_features existed were calibrated on (fused, margin)
+        saved.setdefault("confidence_features", ["fused", "margin"])
+        config = KnowledgeConfig.model_validate(saved)
         dense_file = directory / "dense.faiss"
         if dense_file.exists() and meta["embedder"] != embedder.name:
             raise EmbedderError(

