@@ -250,7 +250,7 @@ def faiss_scale(n: int, dim: int = 384, n_queries: int = 200) -> None:
     ivf = faiss.extract_index_ivf(index.index)
     print(f"IVF-Flat nlist={ivf.nlist} (trained on {min(n, ivf.nlist * 40):,} vectors, "
           f"{params.ivf_train_iterations} k-means passes) build: {build:.0f} s")
-    for nprobe in sorted({8, 16, 32, defaults.ivf_nprobe, 128}):
+    for nprobe in sorted({8, 16, 32, 64, 128, defaults.ivf_nprobe}):
         ivf.nprobe = nprobe
         times, found = [], []
         for i in range(n_queries):

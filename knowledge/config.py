@@ -32,9 +32,10 @@ class KnowledgeConfig(BaseModel):
     fusion_weights: dict[str, float] = {"dense": 1.0, "pinyin": 0.24}
     search_candidates: int = Field(default=50, ge=1)
     exact_search_max: int = Field(default=50_000, ge=0)  # above this many vectors: IVF-Flat, 4*sqrt(N) lists
-    # lists searched per query. bench/kb.py, 1 thread, 1M clustered 384-d, nlist 4000: nprobe 64 recall@10
-    # 1.00 of exact search at p95 ~3 ms, build ~80 s (HNSW M=32 efC 40: 362 s, recall plateau 0.92)
-    ivf_nprobe: int = Field(default=64, ge=1)
+    # lists searched per query. bench/kb.py, 1 thread, 1M clustered 384-d, nlist 4000: recall@10 1.00 of exact
+    # search from nprobe 8 up; nprobe 32 p95 1.7 ms quiet (64: 2.9 ms, and 25 ms once under heavy load), build
+    # 60-80 s (HNSW M=32 efC 40: 362 s, recall plateau 0.92). 32 of 4000 lists leaves room for real data.
+    ivf_nprobe: int = Field(default=32, ge=1)
     hnsw_ef_search: int = Field(default=256, ge=1)  # only for HNSW indexes published by earlier versions
     # confidence = sigmoid(c0 + sum of c_i * feature_i) over these features of a hit (see Hit.scores), fitted
     # by ``python -m knowledge.calibration`` on ../shared/eval with each query's gold entry removed as the

@@ -1,7 +1,7 @@
 """FAISS inner-product search over unit vectors: exact below a size threshold, IVF-Flat above it.
 
 IVF-Flat rather than HNSW, measured by ``bench/kb.py`` at 1M x 384-d on one thread: IVF with nlist = 4*sqrt(N)
-trained on a sample builds in ~80 s and reaches recall@10 1.00 of exact search at nprobe 64 (p95 ~3 ms), while
+trained on a sample builds in 60-80 s and reaches recall@10 1.00 of exact search at nprobe 32 (p95 ~2 ms), while
 HNSW M=32 with efConstruction 40 took 362 s to build and plateaued at recall 0.92 (higher efConstruction would
 take longer still). IVF keeps the exact vectors, so the hybrid's rescoring of candidates stays exact.
 Indexes saved as HNSW by earlier versions still load and search (efSearch from the config).
@@ -26,7 +26,7 @@ _TRAIN_POINTS_PER_LIST = 40
 @dataclass(frozen=True)
 class DenseParams:
     exact_max: int = 50_000
-    ivf_nprobe: int = 64
+    ivf_nprobe: int = 32
     ivf_train_iterations: int = 10  # k-means passes; 10 vs faiss's 25 changed no recall figure, halves training
     hnsw_ef_search: int = 256  # only for HNSW indexes written by earlier versions
 
