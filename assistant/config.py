@@ -12,9 +12,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from assistant.server_config import ServerConfig, default_channels
 from assistant.forms.config import FormsConfig
 from assistant.handoff.config import HandoffConfig
+from assistant.server_config import ServerConfig, default_channels
 from knowledge.config import KnowledgeConfig
 from nlu.config import ComponentConfig, NLUSettings, default_pipeline
 
