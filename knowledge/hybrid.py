@@ -45,13 +45,21 @@ def fuse_rrf(scores: Mapping[str, np.ndarray], weights: Mapping[str, float], k: 
     return (fused if fused is not None else np.zeros(0)).astype(np.float32)
 
 
-def margins(fused: np.ndarray) -> np.ndarray:
+def margins(fused: np.ndarray, sources: np.ndarray | None = None) -> np.ndarray:
     """Each group's fused score minus the best score among the other groups (negative below the top).
-    A lone candidate is compared with a runner-up scoring 0, so it earns no confidence from being alone."""
+    A lone candidate is compared with a runner-up scoring 0, so it earns no confidence from being alone.
+
+    With ``sources`` (one key per group: its document, or its FAQ entry), the top group's runner-up is the best
+    group from *another* source: two sections of the one right document scoring alike is agreement, not doubt."""
     if len(fused) < 2:
         return fused.astype(np.float32).copy()
     order = np.argsort(-fused)
-    top, second = fused[order[0]], fused[order[1]]
+    top = fused[order[0]]
+    if sources is None:
+        second = fused[order[1]]
+    else:
+        rivals = order[1:][sources[order[1:]] != sources[order[0]]]
+        second = fused[rivals[0]] if len(rivals) else 0.0
     out = fused - top
     out[order[0]] = top - second
     return out.astype(np.float32)
@@ -71,10 +79,15 @@ def confidence(features: Mapping[str, np.ndarray], names: Sequence[str], coef: S
     return (1.0 / (1.0 + np.exp(-np.clip(logit, -50.0, 50.0)))).astype(np.float32)
 
 
-def top_flags(scores: np.ndarray) -> np.ndarray:
+def top_flags(scores: np.ndarray, sources: np.ndarray | None = None) -> np.ndarray:
     """1.0 for the group a retriever ranks first, 0.0 elsewhere: two models agreeing on the top answer is
-    evidence it exists in the index."""
+    evidence it exists in the index. With ``sources``, every group of the top group's source (another section of
+    the same document) counts as agreeing."""
     out = np.zeros(len(scores), np.float32)
     if len(scores):
-        out[int(np.argmax(scores))] = 1.0
+        best = int(np.argmax(scores))
+        if sources is None:
+            out[best] = 1.0
+        else:
+            out[sources == sources[best]] = 1.0
     return out

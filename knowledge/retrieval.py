@@ -54,6 +54,16 @@ class _Layout:
     group_expiry: tuple[date | None, ...]
 
 
+def _source_key(passage: Passage, group: int) -> int:
+    """Chunks of one document share a key; each FAQ entry is its own source (negative, apart from documents);
+    a passage with neither is a source of its own."""
+    if passage.kind == "faq" and passage.faq_id is not None:
+        return -1 - int(passage.faq_id)
+    if passage.document_id is not None:
+        return int(passage.document_id)
+    return -(1 << 40) - group
+
+
 def _layout(passages: Sequence[Passage]) -> _Layout:
     groups: dict[tuple[str, object], list[int]] = {}
     for i, p in enumerate(passages):
@@ -162,6 +172,10 @@ class SearchIndex:
         order = np.argsort(layout.entry_group, kind="stable")
         bounds = np.searchsorted(layout.entry_group[order], np.arange(len(layout.group_passages) + 1))
         self._group_entries = [order[bounds[g] : bounds[g + 1]] for g in range(len(layout.group_passages))]
+        # the source of each group, for margins: chunks of one document share it; FAQ entries are negative keys
+        self._group_source = np.asarray(
+            [_source_key(passages[members[0]], g) for g, members in enumerate(layout.group_passages)], np.int64
+        )
         # expiry as day ordinals (no expiry: never), so the live mask is one comparison, not a Python loop
         never = date.max.toordinal()
         self._expiry_ordinal = np.asarray([never if e is None else e.toordinal() for e in layout.group_expiry], np.int64)
@@ -224,9 +238,10 @@ class SearchIndex:
 
         fuse = fuse_rrf if self.config.fusion_method == "rrf" else fuse_weighted
         fused = fuse(per, weights)
-        margin = margins(fused)
+        sources = self._group_source[cands]
+        margin = margins(fused, sources)
         order = np.argsort(-fused, kind="stable")[:k]
-        features = self._features(normalized, cands, order, per, members, fused, margin)
+        features = self._features(normalized, cands, order, per, members, fused, margin, sources)
         conf = confidence(features, self.config.confidence_features, self.config.calibration)
 
         hits = []
@@ -263,6 +278,7 @@ class SearchIndex:
         members: dict[str, np.ndarray],
         fused: np.ndarray,
         margin: np.ndarray,
+        sources: np.ndarray,
     ) -> dict[str, np.ndarray]:
         """What the confidence model may use, for the ranked slots ``order``: each retriever's score, the
         fused score and margin, each ensemble member's cosine and whether it ranks the group first, the share
@@ -270,8 +286,8 @@ class SearchIndex:
         features = {name: s[order] for name, s in per.items()}
         for name, s in members.items():
             features[name] = s[order]
-            features[name + "_top"] = top_flags(s)[order]
-            features[name + "_margin"] = margins(s)[order]
+            features[name + "_top"] = top_flags(s, sources)[order]
+            features[name + "_margin"] = margins(s, sources)[order]
         features["fused"] = fused[order]
         features["margin"] = margin[order]
         pinyin = self._lexical.get("pinyin")

@@ -30,7 +30,15 @@ def knowledge_index() -> SearchIndex:
             faq_id=2,
         ),
     ]
-    return build_index(passages, None, None, KnowledgeConfig(fusion_weights={"char": 1.0}))  # type: ignore[arg-type]
+    # a lexical-only index: the default confidence model reads the embedding models' margins, which this index
+    # has not got, so it uses the (fused score, margin) model that knowledge.calibration fitted before them
+    config = KnowledgeConfig(
+        fusion_weights={"char": 1.0},
+        confidence_features=["fused", "margin"],
+        calibration=[-8.3987, 8.8668, 11.5625],
+        answer_threshold=0.45,
+    )
+    return build_index(passages, None, None, config)  # type: ignore[arg-type]
 
 
 def test_policy_question_mid_form_is_answered_then_the_same_field_is_asked_again(tmp_path: Path) -> None:

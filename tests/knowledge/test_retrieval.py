@@ -243,3 +243,22 @@ def test_fusion_helpers() -> None:
     np.testing.assert_allclose(margins(np.array([0.5, 0.9, 0.7])), [-0.4, 0.2, -0.2], atol=1e-6)
     rrf = fuse_rrf({"a": np.array([3.0, 1.0]), "b": np.array([0.0, 1.0])}, {"a": 0.5, "b": 0.5})
     assert rrf[0] == pytest.approx(rrf[1])
+
+
+def test_sections_of_one_document_are_agreement_not_doubt() -> None:
+    """Two sections of the right document scoring alike must not shrink the margin the confidence model reads;
+    a different document close behind still does."""
+    import numpy as np
+
+    from knowledge.hybrid import margins, top_flags
+
+    fused = np.array([0.94, 0.93, 0.80], np.float32)
+    same_doc = np.array([7, 7, 9])
+    assert margins(fused)[0] == pytest.approx(0.01, abs=1e-6)
+    assert margins(fused, same_doc)[0] == pytest.approx(0.14, abs=1e-6)
+    other_doc = np.array([7, 8, 9])
+    assert margins(fused, other_doc)[0] == pytest.approx(0.01, abs=1e-6)
+    # a model ranking the sibling section first agrees with the top hit's document
+    member = np.array([0.5, 0.6, 0.1], np.float32)
+    assert list(top_flags(member, same_doc)) == [1.0, 1.0, 0.0]
+    assert list(top_flags(member)) == [0.0, 1.0, 0.0]
