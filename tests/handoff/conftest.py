@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from demo_project import copy_demo_project, write_config
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from handoff_helpers import PASSWORD, WECHAT_TOKEN, FakeWeChat, serve, stop
@@ -23,8 +22,6 @@ from handoff_helpers import PASSWORD, WECHAT_TOKEN, FakeWeChat, serve, stop
 from assistant.agent import UserMessage
 from connectors.backoffice_demo import RunningBackOffice, serve_in_thread
 
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT / "tests" / "fixtures"
 KB_DOCS = ("appointment-rules.md", "citizen-centre.md", "idcard-renew.md")
 KB_FAQ_LINES = 10
 HIGH_LIMITS = {"rate_per_minute": 1_000_000, "rate_burst": 100_000, "timeout_s": 30}
@@ -47,34 +44,10 @@ def backoffice() -> Iterator[RunningBackOffice]:
         yield running
 
 
-def _has_rules(data_dir: Path) -> bool:
-    for path in data_dir.rglob("*.yml"):
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if isinstance(doc, dict) and doc.get("rules"):
-            return True
-    return False
-
-
 def make_project(dest: Path, backoffice_url: str, wechat_url: str) -> Path:
-    for name in ("domain.yml", "endpoints.yml"):
-        if (ROOT / name).exists():
-            shutil.copy(ROOT / name, dest / name)
-    for name in ("data", "actions"):
-        if (ROOT / name).is_dir():
-            shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-    if not _has_rules(dest / "data"):
-        shutil.copy(FIXTURES / "handoff" / "rules.yml", dest / "data" / "handoff_test_rules.yml")
-    kb = dest / "knowledge_base"
-    (kb / "docs").mkdir(parents=True)
-    for doc in KB_DOCS:
-        shutil.copy(ROOT / "knowledge_base" / "docs" / doc, kb / "docs" / doc)
-    faq = (ROOT / "knowledge_base" / "faq.jsonl").read_text(encoding="utf-8").splitlines()[:KB_FAQ_LINES]
-    (kb / "faq.jsonl").write_text("\n".join(faq) + "\n", encoding="utf-8")
-
-    config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
-    config["database"] = {"url": "sqlite:///var/handoff-tests.db"}
-    config.setdefault("forms", {}).setdefault("submission", {})
-    config["forms"]["submission"].update({"url": f"{backoffice_url}/submissions", "timeout_s": 5, "max_retries": 0})
+    config = copy_demo_project(
+        dest, kb_docs=KB_DOCS, faq_lines=KB_FAQ_LINES, database="handoff-tests.db", backoffice_url=backoffice_url
+    )
     config["server"] = dict(HIGH_LIMITS)
     config["channels"] = {"rest": {}, "webchat": {}, "wechat": {"token": WECHAT_TOKEN, "appid": "wxtest",
                                                                  "secret": "s", "api_base_url": wechat_url}}
@@ -86,8 +59,7 @@ def make_project(dest: Path, backoffice_url: str, wechat_url: str) -> Path:
     handoff["teams"] = [{"id": "general", "name": "综合咨询"}, {"id": "social_security", "name": "社保组"}]
     handoff["default_team"], handoff["complaint_team"] = "general", None
     config["handoff"] = handoff
-    (dest / "config.yml").write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return dest
+    return write_config(dest, config)
 
 
 @pytest.fixture(scope="session")

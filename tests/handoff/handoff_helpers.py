@@ -3,51 +3,24 @@
 from __future__ import annotations
 
 import hashlib
-import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
+from demo_project import LiveServer, stop
+from demo_project import serve as serve_live
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
 WECHAT_TOKEN = "handofftest"
 PASSWORD = "correct-horse-battery"
 WINDOW_S = 48 * 3600
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class LiveServer:
-    url: str
-    server: uvicorn.Server
-    thread: threading.Thread
+# the handoff tests import these from here
+__all__ = ["LiveServer", "stop"]
 
 
 def serve(app: Any) -> LiveServer:
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="websockets")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    return LiveServer(f"http://127.0.0.1:{port}", server, thread)
-
-
-def stop(live: LiveServer) -> None:
-    live.server.should_exit = True
-    live.thread.join(timeout=10)
+    return serve_live(app, ws="websockets")
 
 
 # --- a fake WeChat customer-service API -------------------------------------------------------------------
