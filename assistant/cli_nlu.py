@@ -40,7 +40,20 @@ def _train(project: Path, config: ProjectConfig) -> Path:
 
     for warning in read_metadata(path).get("warnings", []):
         typer.echo(f"注意 / note: {warning}")
+    _report_unsupported_dialogue(project)
     return path
+
+
+def _report_unsupported_dialogue(project: Path) -> None:
+    """A Rasa project's dialogue features the engine does not support (TEDPolicy, end-to-end stories, ...) are
+    named at train time, as Rasa users expect to learn of them then, not when the bot misbehaves."""
+    if not ((project / "domain.yml").exists() or (project / "domain").is_dir()):
+        return
+    import assistant.forms  # noqa: F401  (registers FormPolicy, which config.yml may name)
+    from assistant.agent import check_project
+
+    for warning in check_project(project):
+        typer.echo(f"不支持 / unsupported: {warning}")
 
 
 def train_command(project: ProjectOpt = Path(".")) -> None:

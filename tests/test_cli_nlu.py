@@ -88,3 +88,12 @@ def test_shell_output_masks_id_and_phone_numbers() -> None:
     shown = _format_parse(result)
     assert "11010519491231002" not in shown.upper() and "13800138000" not in shown
     assert "1101" in shown and "002X" in shown and "id_number" in shown
+
+
+def test_train_names_unsupported_dialogue_features(tmp_path: Path) -> None:
+    """A Rasa project with TEDPolicy trains, and the policy it will not use is named at train time."""
+    root = tmp_path / "rasa-project"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "dialogue" / "project", root)
+    result = runner.invoke(app, ["train", "--project", str(root)])
+    assert result.exit_code == 0, result.output
+    assert "TEDPolicy" in result.output and "不支持 / unsupported" in result.output
