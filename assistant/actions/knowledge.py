@@ -17,7 +17,7 @@ from typing import Any
 from assistant.actions import ActionContext
 from assistant.actions.builtin import utter
 from assistant.domain import Button, Domain
-from assistant.events import ActionExecutionRejected, BotUttered, Event, SlotSet
+from assistant.events import ActionExecutionRejected, BotUttered, Event, SlotSet, UserUttered
 from assistant.tracker import Tracker
 
 SERVICE_SLOT = "current_service"
@@ -51,6 +51,20 @@ def conversation_topic(tracker: Tracker, slot: str) -> str | None:
                 return str(title)
     value = tracker.get_slot(slot)
     return str(value) if value else None
+
+
+def topic_question(tracker: Tracker, slot: str, topic: str) -> str:
+    """The citizen's own question that named the service ``topic`` ("身份证过期了怎么换" rather than "身份证"):
+    a follow-up searched with it finds the right guide, not any guide about a similar document."""
+    events = tracker.applied_events()
+    for i in range(len(events) - 1, -1, -1):
+        e = events[i]
+        if isinstance(e, SlotSet) and e.key == slot and e.value == topic:
+            asked = next((u for u in reversed(events[:i]) if isinstance(u, UserUttered)), None)
+            if asked is not None and topic in (asked.text or "") and not asked.text.startswith("/"):
+                return asked.text.strip()
+            break
+    return topic
 
 
 def rewrite_query(text: str, message: Mapping[str, Any], topic: str | None, followup: bool) -> str:
@@ -139,8 +153,10 @@ class ActionKnowledgeAnswer:
         text = str(message.get("text") or "")
         intent = (message.get("intent") or {}).get("name")
         followup = is_followup_intent(intent, self.followup_intents)
-        topic = conversation_topic(ctx.tracker, self.service_slot or service_slot(ctx.domain)) if followup else None
-        query = rewrite_query(text, message, topic, followup)
+        slot = self.service_slot or service_slot(ctx.domain)
+        topic = conversation_topic(ctx.tracker, slot) if followup else None
+        context = topic_question(ctx.tracker, slot, topic) if topic else None
+        query = rewrite_query(text, message, context, followup)
         return query, topic if query != text else None, intent if followup else None
 
     async def run(self, ctx: ActionContext) -> list[Event]:
@@ -153,6 +169,10 @@ class ActionKnowledgeAnswer:
         result = await asyncio.to_thread(ctx.knowledge.search, query, k)
         meta = {"utter_action": self.name, "knowledge_query": query}
         hit = pick_in_topic(result.hits, topic, keywords) if topic and keywords else None
+        if hit is None and topic and keywords and not result.answered and result.hits:
+            # the question in context found its guide but no confident passage: answer the follow-up from that
+            # guide's matching section ("所需材料") rather than not at all
+            hit = pick_in_topic(result.hits, result.hits[0].passage.citation.title, keywords)
         if hit is not None:
             text = hit.passage.answer or hit.passage.text
             return [BotUttered(text, {"citations": [citation_dict(hit.passage.citation)]}, meta)]

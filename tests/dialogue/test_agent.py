@@ -321,3 +321,17 @@ def test_check_project_names_unsupported_features_without_models(project_dir):
 
     warnings = "\n".join(check_project(project_dir, default_registry()))
     assert "TEDPolicy" in warnings and "end-to-end" in warnings
+
+
+def test_a_follow_up_is_searched_with_the_question_that_named_the_service() -> None:
+    """"那要带什么材料？" after "身份证过期了怎么换" searches with that question, not the bare word 身份证."""
+    from assistant.actions.knowledge import topic_question
+    from assistant.events import SlotSet, UserUttered
+    from assistant.tracker import Tracker
+
+    asked = UserUttered("身份证过期了怎么换", {"text": "身份证过期了怎么换"}, "rest", "m1", {})
+    t = Tracker("c", (asked, SlotSet("service", "身份证")))
+    assert topic_question(t, "service", "身份证") == "身份证过期了怎么换"
+    # a button payload or a synonym's canonical value is not the citizen's wording: the topic stays as it is
+    payload = UserUttered('/inform{"service": "社保卡"}', {"text": "/inform"}, "rest", "m2", {})
+    assert topic_question(Tracker("c", (payload, SlotSet("service", "社保卡"))), "service", "社保卡") == "社保卡"
