@@ -174,8 +174,14 @@ def register(app: Any) -> None:
     ) -> None:
         """Start the HTTP server with every channel in config.yml / 启动服务"""
         import uvicorn
+        from uvicorn.config import LOGGING_CONFIG
+
+        from assistant.log_masking import install, with_personal_data_filter
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        install()
         app_ = create_server_app(project)
         server = app_.state.runtime.config.server
-        uvicorn.run(app_, host=host or server.host, port=port or server.port, log_level="info")
+        # uvicorn replaces its loggers' handlers from log_config when it starts: the filter goes into that config
+        log_config = with_personal_data_filter(LOGGING_CONFIG)
+        uvicorn.run(app_, host=host or server.host, port=port or server.port, log_level="info", log_config=log_config)
