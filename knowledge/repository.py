@@ -28,6 +28,7 @@ from knowledge.db import (
     UnansweredQuestion,
     utcnow,
 )
+from knowledge.importers.types import ParsedDocument
 from knowledge.types import Citation, Passage
 from nlu.normalize import normalize, normalize_text
 
@@ -85,7 +86,8 @@ class DocumentFields:
         return cls(**{k: values.get(k) for k in cls.__dataclass_fields__})
 
     @classmethod
-    def of(cls, doc: Document) -> DocumentFields:
+    def of(cls, doc: Document | ParsedDocument) -> DocumentFields:
+        """The editable fields of a stored document or of one just parsed from an imported file."""
         return cls(
             title=doc.title,
             body=doc.body,

@@ -39,21 +39,8 @@ class FileReport:
     error_en: str | None = None
 
 
-def _fields(doc: ParsedDocument) -> DocumentFields:
-    return DocumentFields(
-        title=doc.title,
-        body=doc.body,
-        department=doc.department,
-        service_item=doc.service_item,
-        source_url=doc.source_url,
-        effective_date=doc.effective_date,
-        expiry_date=doc.expiry_date,
-        tags=doc.tags,
-    )
-
-
 def _apply_document(session: Session, doc: ParsedDocument, by: str, chunks: ChunkSettings) -> str:
-    fields = _fields(doc)
+    fields = DocumentFields.of(doc)
     digest = fields.content_hash()
     live = select(Document).where(Document.status != "archived")
     if session.scalars(live.where(Document.content_hash == digest)).first() is not None:
