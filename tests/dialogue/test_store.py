@@ -1,42 +1,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import text
 
 from assistant.events import ActionExecuted, BotUttered, SlotSet, UserUttered
 from assistant.store import InMemoryLockStore, InMemoryTrackerStore, SQLTrackerStore
-
-# CI starts PostgreSQL; a developer machine without it skips those cases
-PG_ADMIN_URL = os.environ.get(
-    "GOV_ASSISTANT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-
-
-@pytest.fixture()
-def pg_url() -> Iterator[str]:
-    try:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        conn = admin.connect()
-    except (OperationalError, ImportError) as err:
-        if os.environ.get("GOV_ASSISTANT_REQUIRE_SERVICES"):
-            raise
-        pytest.skip(f"PostgreSQL not reachable: {err}")
-    name = f"dialogue_test_{uuid.uuid4().hex[:12]}"
-    conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.close()
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "memory"])

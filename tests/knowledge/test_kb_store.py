@@ -1,15 +1,10 @@
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from knowledge.db import Chunk, make_engine, make_session_factory, migrate, resolve_url
@@ -231,28 +226,6 @@ def test_unanswered_questions_merge_by_normalised_text(sessions: sessionmaker[Se
 
 # ---- the same store on PostgreSQL (CI starts one; a developer machine without it skips) -------------------
 
-PG_ADMIN_URL = os.environ.get(
-    "GOV_ASSISTANT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-
-
-@pytest.fixture()
-def pg_url() -> Iterator[str]:
-    try:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        conn = admin.connect()
-    except (OperationalError, ImportError) as err:
-        if os.environ.get("GOV_ASSISTANT_REQUIRE_SERVICES"):
-            raise
-        pytest.skip(f"PostgreSQL not reachable: {err}")
-    name = f"kb_test_{uuid.uuid4().hex[:12]}"
-    conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.close()
-        admin.dispose()
 
 
 def test_the_store_and_a_publish_work_on_postgresql(pg_url: str, tmp_path: Path) -> None:
