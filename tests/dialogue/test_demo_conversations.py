@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from demo_project import free_port
 
 from assistant.agent import Agent, UserMessage
 from assistant.cli_dialogue import build_engine, demo_backoffice
@@ -51,12 +51,6 @@ KB_DOCS = (
 PROJECT_PARTS = ("domain.yml", "data", "actions", "endpoints.yml", "tests")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def demo_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -73,7 +67,7 @@ def demo_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (project / "knowledge_base" / "faq.jsonl").symlink_to(ROOT / "knowledge_base" / "faq.jsonl")
     config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
     config["database"]["url"] = "sqlite:///var/stories.db"
-    config["forms"]["submission"]["url"] = f"http://127.0.0.1:{_free_port()}/submissions"
+    config["forms"]["submission"]["url"] = f"http://127.0.0.1:{free_port()}/submissions"
     (project / "config.yml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     train(project, load_config(project))  # once, from the checkout's current data/nlu.yml
     return project
