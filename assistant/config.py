@@ -6,6 +6,8 @@ anywhere is reported with its path (``knowledge.embedding_model: ...``).
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,6 +40,24 @@ class DatabaseConfig(BaseModel):
     url: str = "sqlite:///var/gov-assistant.db"
 
 
+class RedisConfig(BaseModel):
+    """Set for several replicas: per-conversation locks, console and index-reload pub/sub, WeChat dedupe keys and
+    the access-token cache go through Redis. Unset (one process), the same seams are in-process."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: str | None = None
+    # every key and channel starts with this, so several deployments can share one Redis
+    prefix: str = "gov-assistant"
+
+
+# The settings an operator most often sets per environment (a container's env, a Kubernetes secret) override
+# config.yml, so one image serves SQLite on a laptop and PostgreSQL + Redis in production.
+ENV_OVERRIDES = {
+    "GOV_ASSISTANT_DATABASE_URL": ("database", "url"),
+    "GOV_ASSISTANT_REDIS_URL": ("redis", "url"),
+}
+
+
 class ProjectConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -49,6 +69,7 @@ class ProjectConfig(BaseModel):
     nlu: NLUSettings = Field(default_factory=NLUSettings)
     knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    redis: RedisConfig = Field(default_factory=RedisConfig)
     forms: FormsConfig = Field(default_factory=FormsConfig)
     handoff: HandoffConfig = Field(default_factory=HandoffConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
@@ -64,9 +85,22 @@ def _format_errors(source: str, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def parse_config(data: dict[str, Any] | None, source: str = "config.yml") -> ProjectConfig:
+def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """``data`` with the ``ENV_OVERRIDES`` variables set in ``environ`` written into their sections."""
+    out = dict(data)
+    for var, (section, key) in ENV_OVERRIDES.items():
+        value = environ.get(var)
+        if value:
+            out[section] = {**(out.get(section) or {}), key: value}
+    return out
+
+
+def parse_config(
+    data: dict[str, Any] | None, source: str = "config.yml", environ: Mapping[str, str] | None = None
+) -> ProjectConfig:
     # Rasa writes `pipeline:` / `policies:` with no value to mean "use the defaults"
     data = {k: v for k, v in (data or {}).items() if v is not None}
+    data = apply_env_overrides(data, os.environ if environ is None else environ)
     try:
         return ProjectConfig.model_validate(data)
     except ValidationError as err:
@@ -77,7 +111,7 @@ def load_config(project: Path) -> ProjectConfig:
     """The project's config.yml, or the default Chinese pipeline when the project has none."""
     path = Path(project) / "config.yml"
     if not path.exists():
-        return ProjectConfig()
+        return parse_config({}, str(path))
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:

@@ -37,3 +37,16 @@ def test_empty_sections_mean_defaults(tmp_path: Path) -> None:
 
 def test_repository_config_is_valid() -> None:
     load_config(Path(__file__).resolve().parents[1])
+
+
+def test_environment_overrides_database_and_redis_urls() -> None:
+    env = {"GOV_ASSISTANT_DATABASE_URL": "postgresql+psycopg://u@db/gov", "GOV_ASSISTANT_REDIS_URL": "redis://r:6379/0"}
+    config = parse_config({"database": {"url": "sqlite:///var/x.db"}}, environ=env)
+    assert config.database.url == "postgresql+psycopg://u@db/gov"
+    assert config.redis.url == "redis://r:6379/0"
+    assert parse_config({}, environ={}).redis.url is None
+
+
+def test_unknown_redis_key_is_named() -> None:
+    with pytest.raises(ConfigError, match="redis.host"):
+        parse_config({"redis": {"host": "x"}}, environ={})
