@@ -48,6 +48,11 @@ class RedisConfig(BaseModel):
     url: str | None = None
     # every key and channel starts with this, so several deployments can share one Redis
     prefix: str = "gov-assistant"
+    # a conversation's lock is renewed while its turn runs; a replica killed while holding one blocks that
+    # conversation for at most this long
+    lock_lease_s: float = Field(10.0, ge=1.0)
+    # a message waiting longer than this for its conversation's turn is refused (503, retry); below server.timeout_s
+    lock_wait_s: float = Field(20.0, gt=0)
 
 
 # The settings an operator most often sets per environment (a container's env, a Kubernetes secret) override

@@ -127,6 +127,19 @@ def editor_dependency(accounts: Accounts) -> Callable[..., User]:
     return current_editor
 
 
+def use_redis_locks(runtime: Runtime) -> None:
+    """With ``redis.url`` set, conversations are locked in Redis so any replica can take any message."""
+    from assistant.redis_client import key, redis_client
+    from assistant.redis_locks import RedisLockStore
+
+    settings = runtime.config.redis
+    client = redis_client(settings)
+    if client is None:
+        return
+    runtime.agent.locks = RedisLockStore(client, key(settings), lease_s=settings.lock_lease_s,
+                                         wait_s=settings.lock_wait_s)
+
+
 def build_runtime(project: Path | str, *, with_knowledge: bool = True) -> Runtime:
     from knowledge.db import resolve_url
 
@@ -139,6 +152,7 @@ def build_runtime(project: Path | str, *, with_knowledge: bool = True) -> Runtim
     forms = build_forms_runtime(project, Domain.load(domain_path), forms_config, submitter_for(forms_config.submission))
     agent = build_agent(project, interpreter, knowledge=knowledge, extra_actions=forms.actions)
     runtime = Runtime(project, config, interpreter, agent, knowledge, resolve_url(config.database.url, project))
+    use_redis_locks(runtime)
     from connectors.console.wiring import attach_console
 
     attach_console(runtime)
