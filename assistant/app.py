@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from assistant.channels import build_channels
 from assistant.errors import install_error_handlers
 from assistant.limits import BodySizeLimit, RateLimit, Timeout
+from assistant.outage import OutageGuard
 from assistant.server_config import ServerConfig
 
 
@@ -48,6 +49,8 @@ def create_app(runtime: Any, server: ServerConfig, channels: dict[str, dict[str,
             body |= {"code": "not_ready", "message_zh": "服务尚未就绪", "message_en": "Service not ready"}
         return JSONResponse(body, status_code=200 if ok else 503, headers=None if ok else {"Retry-After": "5"})
 
+    # innermost: a database or Redis outage raised by any route becomes 503 + Retry-After, not 500
+    app.add_middleware(OutageGuard)
     # outermost first: size is checked before anything reads the body
     # socket.io long-polls are held open for the ping interval (25 s) by design
     app.add_middleware(Timeout, seconds=server.timeout_s, exempt=("/socket.io",))

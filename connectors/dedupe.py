@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, String, create_engine, delete
+from sqlalchemy import DateTime, String, delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from assistant.store import make_engine
 
 
 class _Base(DeclarativeBase):
@@ -21,7 +23,8 @@ class SeenMessage(_Base):
 
 class SqlDeduplicator:
     def __init__(self, url: str) -> None:
-        self.engine = create_engine(url)
+        # bounded connect timeout and pre-ping (an outage fails fast and heals without a restart)
+        self.engine = make_engine(url)
         _Base.metadata.create_all(self.engine)
 
     def claim(self, key: str) -> bool:

@@ -172,8 +172,29 @@ def resolve_url(url: str, project_dir: Path | None = None) -> str:
     return parsed.set(database=str(path.resolve())).render_as_string(hide_password=False)
 
 
+# libpq waits this long for a TCP connection (its minimum is 2 s); its default is forever, which on an unreachable
+# host would hold the request, and the event-loop thread making it, until the kernel gives up.
+PG_CONNECT_TIMEOUT_S = 3
+
+
+def engine_options(url: str) -> dict[str, Any]:
+    """``create_engine`` arguments that make a database outage fail fast and heal without a restart (every engine
+    of the process uses them: ``assistant.outage`` turns the failure into a 503).
+
+    ``pool_pre_ping`` tests a pooled connection before handing it out, so connections broken during an outage are
+    replaced instead of failing the first requests after it. A ``connect_timeout`` already in the URL wins.
+    """
+    parsed = make_url(url)
+    options: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql":
+        options["pool_pre_ping"] = True
+        if "connect_timeout" not in parsed.query and parsed.get_driver_name() in ("psycopg", "psycopg2"):
+            options["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+    return options
+
+
 def make_engine(url: str) -> Engine:
-    engine = create_engine(url, future=True)
+    engine = create_engine(url, future=True, **engine_options(url))
     if engine.dialect.name == "sqlite":
         # WAL lets searches (which record unanswered questions) write while a publish reads
         @event.listens_for(engine, "connect")
