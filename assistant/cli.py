@@ -27,6 +27,9 @@ def _register_all() -> None:
     from assistant import cli_users
 
     cli_users.register(app)
+    from assistant import cli_privacy
+
+    cli_privacy.register(app)
     # the server is the composition root and lives at the edge; imported here, the CLI being the top of the stack
     from connectors import server
 

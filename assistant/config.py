@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.forms.config import FormsConfig
 from assistant.handoff.config import HandoffConfig
+from assistant.privacy import PrivacyConfig
 from assistant.server_config import ServerConfig, default_channels
 from knowledge.config import KnowledgeConfig
 from nlu.config import ComponentConfig, NLUSettings, default_pipeline
@@ -78,6 +79,7 @@ class ProjectConfig(BaseModel):
     forms: FormsConfig = Field(default_factory=FormsConfig)
     handoff: HandoffConfig = Field(default_factory=HandoffConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     # channel name -> its settings; each channel validates its own (see connectors/)
     channels: dict[str, dict[str, Any] | None] = Field(default_factory=default_channels)
 
