@@ -2,7 +2,7 @@
 
 The tables are found by reflection, because a deployment may lack some of them (no WeChat channel, no knowledge
 base) and ``citizen_feedback`` belongs to another part. Each table is tied to a conversation in one of three ways:
-by its ``conversation_id`` column (events, handoff episodes, tickets, feedback); through the message ids in the
+by its ``conversation_id`` column (events, handoff episodes, tickets, feedback, the form outbox); through the message ids in the
 conversation's events (WeChat's dedupe keys); or by the text of the citizen's questions (unanswered questions,
 which the knowledge base stores without a conversation id and merges across citizens, so erasing takes back this
 conversation's share of a count and deletes the row only when nobody else asked it).
@@ -33,10 +33,11 @@ EVENTS = "dialogue_events"
 SESSIONS = "handoff_sessions"
 TICKETS = "handoff_tickets"
 FEEDBACK = "citizen_feedback"
+OUTBOX = "form_outbox"  # confirmed forms waiting for the back office (assistant/forms/outbox.py)
 DEDUPE = "inbound_seen"
 UNANSWERED = "kb_unanswered_questions"
 # tables with a conversation_id column, in the order they are exported and deleted
-BY_CONVERSATION = (EVENTS, SESSIONS, TICKETS, FEEDBACK)
+BY_CONVERSATION = (EVENTS, SESSIONS, TICKETS, FEEDBACK, OUTBOX)
 KNOWN_TABLES = (*BY_CONVERSATION, DEDUPE, UNANSWERED)
 EXPORT_FORMAT = "gov-assistant.privacy-export.v1"
 
@@ -369,6 +370,7 @@ class Privacy:
             "handoff_sessions": rows.get(SESSIONS, []),
             "handoff_tickets": rows.get(TICKETS, []),
             "feedback": rows.get(FEEDBACK, []),
+            "form_outbox": rows.get(OUTBOX, []),
             "inbound_message_keys": rows.get(DEDUPE, []),
             "unanswered_questions": rows.get(UNANSWERED, []),
             "notes": {

@@ -1,11 +1,11 @@
 """Retention: what citizens left longer ago than ``privacy.retention_days`` is deleted, by the CLI or daily by the server.
 
-A conversation goes as a whole — its events (with the form values in them), handoff episodes, tickets and
-feedback — once its *last* activity in any of those tables is older than the cutoff, each conversation in its own
-transaction, so a crash never leaves half of one. Kept whatever their age: a conversation in an open handoff
-(waiting or with staff), with an open ticket staff have not answered, or holding a form whose submission failed
-and waits for a retry. Inbound message ids (WeChat dedupe) and unanswered-question texts are shared across
-citizens and go by their own age.
+A conversation goes as a whole — its events (with the form values in them), handoff episodes, tickets, feedback
+and form-outbox rows — once its *last* activity in any of those tables is older than the cutoff, each conversation
+in its own transaction, so a crash never leaves half of one. Kept whatever their age: a conversation in an open
+handoff (waiting or with staff), with an open ticket staff have not answered, or holding a form whose submission
+failed and waits for a retry (in its slots or in the form outbox). Inbound message ids (WeChat dedupe) and
+unanswered-question texts are shared across citizens and go by their own age.
 
 In the server, each conversation is deleted under the engine's conversation lock (Redis across replicas) and its
 cached tracker dropped; the daily run is claimed per day in ``privacy_runs`` with one conditional UPDATE, so of
@@ -33,6 +33,7 @@ from assistant.privacy import (
     DEDUPE,
     EVENTS,
     FEEDBACK,
+    OUTBOX,
     SESSIONS,
     TICKETS,
     UNANSWERED,
@@ -87,7 +88,7 @@ def _merge(into: dict[str, float], rows: Iterable[Any]) -> None:
 
 # (table, its time columns): a conversation's last activity is the latest of these
 _ACTIVITY = ((EVENTS, ("timestamp",)), (SESSIONS, ("created_at", "queued_at", "claimed_at", "ended_at")),
-             (TICKETS, ("created_at", "handled_at")), (FEEDBACK, ("at",)))
+             (TICKETS, ("created_at", "handled_at")), (FEEDBACK, ("at",)), (OUTBOX, ("created_at", "updated_at")))
 
 
 class Retention:
@@ -126,6 +127,12 @@ class Retention:
             .where(tickets.c.conversation_id == conversation_id, tickets.c.status == "open")
         ).scalar():
             return KEPT_OPEN_TICKET
+        outbox = data.table(OUTBOX)
+        if outbox is not None and conn.execute(
+            select(func.count()).select_from(outbox)
+            .where(outbox.c.conversation_id == conversation_id, outbox.c.status == "pending")
+        ).scalar():
+            return KEPT_PENDING_FORM
         return None
 
     def expired(self, cutoff: float) -> list[str]:

@@ -2,8 +2,8 @@
 
 Events go through ``SQLTrackerStore.append`` (with the timestamps of long ago), handoff episodes and tickets
 through ``HandoffStore``, WeChat message ids through ``SqlDeduplicator``, unanswered questions through the knowledge
-repository's ``record_unanswered``. ``citizen_feedback`` belongs to another part: it is made here with the columns
-that part documents (id, conversation_id, at UTC, score, comment, channel), as retention only reflects it.
+repository's ``record_unanswered``. ``citizen_feedback`` and ``form_outbox`` belong to other parts: they are made
+here with the columns those parts document, as retention and erase only reflect them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine
 
 from assistant.accounts import Accounts
@@ -28,9 +42,9 @@ PHONE = "13912345678"
 NAME = "欧阳娜娜"
 QUESTION = "我想问一下宠物登记怎么办理"
 
-_feedback_md = MetaData()
+_other_md = MetaData()
 FEEDBACK = Table(
-    "citizen_feedback", _feedback_md,
+    "citizen_feedback", _other_md,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("conversation_id", String(255), index=True),
     Column("at", DateTime(timezone=True)),
@@ -38,6 +52,17 @@ FEEDBACK = Table(
     Column("comment", Text, nullable=True),
     Column("channel", String(64)),
 )
+OUTBOX = Table(
+    "form_outbox", _other_md,
+    Column("key", String(64), primary_key=True),
+    Column("conversation_id", String(255), index=True),
+    Column("form", String(128)),
+    Column("data", JSON),
+    Column("status", String(16)),
+    Column("created_at", Float),
+    Column("updated_at", Float),
+)
+LINKED_TABLES = ("dialogue_events", "handoff_sessions", "handoff_tickets", "citizen_feedback", "form_outbox")
 
 
 def days_ago(n: float) -> float:
@@ -60,7 +85,7 @@ class World:
         from knowledge.db import Base, UnansweredQuestion
 
         Base.metadata.create_all(engine, tables=[UnansweredQuestion.__table__])  # type: ignore[list-item]
-        _feedback_md.create_all(engine)
+        _other_md.create_all(engine)
         return World(url, engine, SQLTrackerStore(engine), HandoffStore(engine), SqlDeduplicator(url),
                      Accounts(engine))
 
@@ -111,6 +136,12 @@ class World:
             conn.execute(insert(FEEDBACK).values(conversation_id=cid, at=datetime.fromtimestamp(at, UTC), score=5,
                                                  comment=comment, channel="webchat"))
 
+    def outbox(self, cid: str, at: float, status: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(OUTBOX).values(
+                key=f"{status}-{cid}"[:64], conversation_id=cid, form="idcard_form", status=status, created_at=at,
+                updated_at=at, data={"applicant_name": NAME, "id_number": ID_NUMBER, "phone": PHONE}))
+
     def seen(self, key: str, at: float) -> None:
         assert self.dedupe.claim(key)
         with self.engine.begin() as conn:
@@ -137,8 +168,7 @@ class World:
 
     def rows_about(self, cid: str) -> dict[str, int]:
         """Rows of every conversation-linked table for ``cid``."""
-        return {t: self.count(t, cid) for t in ("dialogue_events", "handoff_sessions", "handoff_tickets",
-                                                  "citizen_feedback")}
+        return {t: self.count(t, cid) for t in LINKED_TABLES}
 
     def keys(self) -> set[str]:
         with self.engine.connect() as conn:

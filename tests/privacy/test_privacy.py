@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from privacy_helpers import ID_NUMBER, NAME, PHONE, QUESTION, World, days_ago
-from sqlalchemy import func, select
+from privacy_helpers import ID_NUMBER, LINKED_TABLES, NAME, PHONE, QUESTION, World, days_ago
+from sqlalchemy import MetaData, Table, func, select
 from sqlalchemy.engine import Engine
 
 from assistant.privacy import Privacy, PrivacyError, export_json
@@ -27,6 +27,7 @@ def _populate(w: World) -> None:
     w.handoff_episode(CID, days_ago(3))
     w.ticket(CID, days_ago(2))
     w.feedback(CID, days_ago(2), comment=f"{NAME}：服务很好")
+    w.outbox(CID, days_ago(3), "submitted")
     w.seen("wx:msg:7001", days_ago(3))
     w.seen("wx:evt:oCitizen:1790000000", days_ago(3))
     w.seen("wx:msg:8000", days_ago(1))
@@ -60,6 +61,8 @@ def test_export_holds_everything_unmasked(engine: Engine, db_url: str, tmp_path:
     [feedback] = doc["feedback"]
     assert feedback["comment"] == f"{NAME}：服务很好" and feedback["at"].startswith("2027-01-13")
     assert sorted(k["key"] for k in doc["inbound_message_keys"]) == ["wx:evt:oCitizen:1790000000", "wx:msg:7001"]
+    [outbox] = doc["form_outbox"]
+    assert outbox["data"]["id_number"] == ID_NUMBER and outbox["status"] == "submitted"
     shares = {q["asked_by_others"] for q in doc["unanswered_questions"]}
     assert len(doc["unanswered_questions"]) == 2 and shares == {0, 1}
 
@@ -82,17 +85,15 @@ def test_erase_removes_every_row_of_the_conversation_only(engine: Engine, db_url
     counts = _privacy(w).erase(CID, actor="officer")
 
     assert counts == {"dialogue_events": 15, "handoff_sessions": 1, "handoff_tickets": 1, "citizen_feedback": 1,
-                      "inbound_seen": 2, "kb_unanswered_questions": 2}
-    assert w.rows_about(CID) == dict.fromkeys(("dialogue_events", "handoff_sessions", "handoff_tickets",
-                                               "citizen_feedback"), 0)
+                      "form_outbox": 1, "inbound_seen": 2, "kb_unanswered_questions": 2}
+    assert w.rows_about(CID) == dict.fromkeys(LINKED_TABLES, 0)
     assert w.keys() == {"wx:msg:8000"}
     assert w.questions() == {QUESTION: 1}  # the other citizen's ask stays; the masked one only this citizen asked
     assert w.rows_about(OTHER) == other_before
+    audit_log = Table("audit_log", MetaData(), autoload_with=w.engine)
     with w.engine.connect() as conn:
-        from assistant.accounts import AuditRow
-
-        dump = json.dumps([dict(r) for r in conn.execute(select(AuditRow.__table__)).mappings()],
-                          ensure_ascii=False, default=str)
+        dump = json.dumps([dict(r) for r in conn.execute(select(audit_log)).mappings()], ensure_ascii=False,
+                          default=str)
     assert CID in dump and not any(s in dump for s in (*SECRETS, QUESTION))
     [entry] = w.audit("privacy.erase")
     assert entry["target"] == CID and entry["detail"]["deleted"] == counts

@@ -6,14 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from privacy_helpers import ID_NUMBER, NOW, QUESTION, World, days_ago
+from privacy_helpers import ID_NUMBER, LINKED_TABLES, NOW, QUESTION, World, days_ago
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from assistant.privacy import PrivacyConfig
 from assistant.retention import KEPT_OPEN_HANDOFF, KEPT_OPEN_TICKET, KEPT_PENDING_FORM, Retention
 
-TABLES = ("dialogue_events", "handoff_sessions", "handoff_tickets", "citizen_feedback")
+TABLES = LINKED_TABLES
 
 
 def _populate(w: World) -> None:
@@ -22,6 +22,7 @@ def _populate(w: World) -> None:
     w.handoff_episode("old", days_ago(200))
     w.ticket("old", days_ago(199))
     w.feedback("old", days_ago(199))
+    w.outbox("old", days_ago(200), "submitted")
     w.conversation("wechat:oOld", days_ago(300), message_id="9001")
     # recent, and old-but-active-again (feedback given last week)
     w.conversation("recent", days_ago(10))
@@ -33,6 +34,8 @@ def _populate(w: World) -> None:
     w.conversation("ticketed", days_ago(190))
     w.ticket("ticketed", days_ago(190), handled=False)
     w.conversation("retrying", days_ago(190), pending=True)
+    w.conversation("outboxed", days_ago(190))
+    w.outbox("outboxed", days_ago(190), "pending")
     # shared tables, by their own age
     w.seen("wx:msg:9001", days_ago(300))
     w.seen("wx:msg:9999", days_ago(1))
@@ -47,7 +50,7 @@ def _retention(w: World, **config: Any) -> Retention:
 def test_old_conversations_go_whole_recent_and_open_ones_stay(engine: Engine, db_url: str) -> None:
     w = World.open(db_url, engine)
     _populate(w)
-    before = {cid: w.rows_about(cid) for cid in ("recent", "revived", "queued", "ticketed", "retrying")}
+    before = {cid: w.rows_about(cid) for cid in ("recent", "revived", "queued", "ticketed", "retrying", "outboxed")}
 
     report = _retention(w).run(actor="tester", source="pytest")
 
@@ -57,8 +60,9 @@ def test_old_conversations_go_whole_recent_and_open_ones_stay(engine: Engine, db
         assert w.rows_about(cid) == rows, cid
     assert report.conversations == 2
     assert report.deleted == {"dialogue_events": 15 + 9, "handoff_sessions": 1, "handoff_tickets": 1,
-                              "citizen_feedback": 1, "inbound_seen": 1, "kb_unanswered_questions": 1}
-    assert report.kept == {KEPT_OPEN_HANDOFF: 1, KEPT_OPEN_TICKET: 1, KEPT_PENDING_FORM: 1}
+                              "citizen_feedback": 1, "form_outbox": 1, "inbound_seen": 1,
+                              "kb_unanswered_questions": 1}
+    assert report.kept == {KEPT_OPEN_HANDOFF: 1, KEPT_OPEN_TICKET: 1, KEPT_PENDING_FORM: 2}
     assert w.keys() == {"wx:msg:9999"}
     assert list(w.questions()) == ["公积金能不能买车"]
 
@@ -127,7 +131,7 @@ def test_a_failure_mid_conversation_leaves_it_whole(sqlite_url: str) -> None:
     event.remove(engine, "before_cursor_execute", fail_on_second_ticket_delete)
     assert w.rows_about("c1") == dict.fromkeys(TABLES, 0)
     assert w.rows_about("c2") == {"dialogue_events": 9, "handoff_sessions": 1, "handoff_tickets": 1,
-                                  "citizen_feedback": 0}
+                                  "citizen_feedback": 0, "form_outbox": 0}
     assert _retention(w).run().conversations == 1  # the next run finishes the job
     assert w.rows_about("c2") == dict.fromkeys(TABLES, 0)
 
