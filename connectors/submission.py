@@ -1,14 +1,19 @@
-"""Form submission to a back office: an HTTP POST of JSON with an idempotency key, bounded retries, a timeout."""
+"""Form submission to a back office: an HTTP POST of JSON with an idempotency key, bounded retries, a timeout;
+and the wiring of the outbox that submits kept forms in the background when the back office was down."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
-from assistant.forms.config import SubmissionConfig
+from assistant.forms.config import FormsConfig, SubmissionConfig
+from assistant.forms.outbox import OutboxStore, OutboxWorker
 from assistant.forms.submission import Receipt, Submission, SubmissionError, Submitter, UnconfiguredSubmitter
 
 log = logging.getLogger(__name__)
@@ -115,3 +120,36 @@ def submitter_for(config: SubmissionConfig) -> Submitter:
     """The HTTP submitter when ``forms.submission.url`` is set; otherwise one that fails plainly, so a form
     still collects and keeps its data."""
     return HttpSubmitter(config) if config.url else UnconfiguredSubmitter()
+
+
+def outbox_for(config: FormsConfig, database_url: str) -> OutboxStore | None:
+    """The table where forms the back office could not take wait for the background retry (``forms.outbox``)."""
+    return OutboxStore(database_url) if config.outbox.enabled and config.submission.url else None
+
+
+def attach_outbox(runtime: Any, app: FastAPI) -> OutboxWorker | None:
+    """Run the outbox worker with ``app`` (started and stopped by its lifespan, around any lifespan it has).
+
+    The worker pushes a late success through ``runtime.delivery`` (the channel the citizen wrote from), so the
+    composition root calls this once the app's channels are bound."""
+    forms = getattr(runtime, "forms", None)
+    if forms is None or forms.outbox is None or forms.submitter is None:
+        return None
+    config: FormsConfig = getattr(runtime.config, "forms", None) or FormsConfig()
+    worker = OutboxWorker(
+        forms.outbox, forms.forms, forms.submitter, runtime.agent, config.outbox, getattr(runtime, "delivery", None)
+    )
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app_: Any) -> AsyncIterator[Any]:
+        await worker.start()
+        try:
+            async with inner(app_) as state:
+                yield state
+        finally:
+            await worker.aclose()
+
+    app.router.lifespan_context = lifespan
+    runtime.outbox_worker = worker
+    return worker

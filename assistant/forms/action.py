@@ -31,6 +31,7 @@ from assistant.events import (
 from assistant.forms.control import Control, detect, is_digression, modify_target
 from assistant.forms.extraction import Candidate, extract, free_text_candidate
 from assistant.forms.masking import display, summary
+from assistant.forms.outbox import OutboxStore
 from assistant.forms.spec import FieldSpec, FormSpec
 from assistant.forms.state import (
     PAUSED_SLOT,
@@ -44,7 +45,7 @@ from assistant.forms.state import (
     message_fills,
     payload,
 )
-from assistant.forms.submission import Submission, SubmissionError, Submitter
+from assistant.forms.submission import Receipt, Submission, SubmissionError, Submitter
 from assistant.forms.validators import Verdict, format_date, parse_day, validate
 from assistant.tracker import ACTION_LISTEN, REQUESTED_SLOT
 
@@ -66,6 +67,9 @@ class FormDeps:
     # the project's rasa-sdk actions: a ``validate_<form>`` FormValidationAction among them runs after ours
     custom_actions: CustomActionRunner | None = None
     retry_on_next_turn: bool = True
+    # where a form the back office could not take waits for the background retry (``assistant.forms.outbox``)
+    outbox: OutboxStore | None = None
+    outbox_first_retry_s: float = 15.0
 
 
 class FormAction:
@@ -407,15 +411,18 @@ class FormAction:
     def _ask_which(self, step: Step) -> None:
         step.say("请问要修改哪一项？", [(f"修改{f.label}", f"修改{f.label}") for f in self.form.fields])
 
+    def submission_for(self, conversation_id: str, slots: Mapping[str, Any]) -> Submission:
+        """What goes to the back office for these slot values (its idempotency key identifies it)."""
+        data = {f.slot: slots.get(f.slot) for f in self.form.fields}
+        return Submission(conversation_id, self.name, data, self.form.submission_target)
+
     async def submit(self, step: Step) -> None:
         if not self.form.submit:
             step.say(f"好的，您的{self.form.title}信息已记录。")
             self._finish(step)
             return
-        data = {f.slot: step.slots.get(f.slot) for f in self.form.fields}
-        submission = Submission(
-            step.ctx.tracker.conversation_id, self.name, data, self.form.submission_target
-        )
+        tracker = step.ctx.tracker
+        submission = self.submission_for(tracker.conversation_id, step.slots)
         try:
             receipt = await self.deps.submitter.submit(submission)
         except SubmissionError as err:
@@ -427,21 +434,58 @@ class FormAction:
             )
             step.set(PHASE_SLOT, "retry")
             step.set(REQUESTED_SLOT, None)
+            queued = err.retryable and self.deps.outbox is not None
+            if queued:
+                assert self.deps.outbox is not None
+                self.deps.outbox.put(
+                    submission, tracker.state.latest_input_channel, self.deps.outbox_first_retry_s
+                )
             if err.retryable and step.respond("utter_submit_failed"):
+                if queued:
+                    step.say(
+                        "受理系统恢复后会自动为您提交，并在这里告诉您受理编号。"
+                        "\n(It will be submitted automatically when the back office is back; the reference number "
+                        "will be shown here.)",
+                        submission_error=err.code, queued=True,
+                    )
                 return
-            later = "，或在您下次发消息时自动重试" if self.deps.retry_on_next_turn else ""
+            if queued:
+                later_zh = "受理系统恢复后会自动为您提交，并在这里告诉您受理编号；也可回复“重试”立即再试。"
+                later_en = "it will be submitted automatically when the back office is back, or reply “重试” to retry now."
+            else:
+                auto = "，或在您下次发消息时自动重试" if self.deps.retry_on_next_turn else ""
+                later_zh = f"回复“重试”可再次提交{auto}。"
+                later_en = "reply “重试” to try again."
             step.say(
-                f"抱歉，{self.form.title}暂时没有提交成功（{err.message_zh}）。您填写的信息已为您保留，"
-                f"回复“重试”可再次提交{later}。"
-                f"\nSorry, the submission did not go through ({err.message_en}). Your information is kept; "
-                "reply “重试” to try again.",
+                f"抱歉，{self.form.title}暂时没有提交成功（{err.message_zh}）。您填写的信息已为您保留，{later_zh}"
+                f"\nSorry, the submission did not go through ({err.message_en}). Your information is kept; {later_en}",
                 [("重试", "重试"), ("取消", "取消")],
                 submission_error=err.code,
+                queued=queued,
             )
             return
+        self._submitted(step, receipt)
+
+    def receipt_events(self, ctx: ActionContext, receipt: Receipt, *, later: bool) -> list[Event]:
+        """The events of a successful submission made outside a turn (the outbox's background retry)."""
+        step = Step(ctx, self.form, {})
+        self._submitted(step, receipt, later=later)
+        return step.events()
+
+    def _submitted(self, step: Step, receipt: Receipt, *, later: bool = False) -> None:
         step.set(REFERENCE_SLOT, receipt.reference)
         step.set(PENDING_SLOT, {"status": "submitted", "form": self.name, "reference": receipt.reference})
         self._finish(step)
+        if later:
+            # the citizen may have moved on: say which application this is about
+            step.say(
+                f"您之前确认的{self.form.title}已在受理系统恢复后自动提交成功，受理编号：{receipt.reference}。"
+                "请保存好编号，可凭编号查询办理进度。"
+                f"\nYour {self.form.title} application has now been submitted; reference {receipt.reference}.",
+                reference=receipt.reference,
+                outbox="submitted",
+            )
+            return
         if step.respond("utter_submit_success"):
             return
         step.say(

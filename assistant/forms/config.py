@@ -22,9 +22,26 @@ class SubmissionConfig(BaseModel):
     backoff_max_s: float = Field(default=8.0, ge=0)
 
 
+class OutboxConfig(BaseModel):
+    """Background retry of confirmed forms the back office could not take (``forms.outbox`` in config.yml)."""
+
+    model_config = ConfigDict(extra="forbid")
+    # off: a failed submission is retried only when the citizen writes again or says "重试"
+    enabled: bool = True
+    # how often each replica looks for kept forms that are due
+    interval_s: float = Field(default=10.0, gt=0)
+    # the first background attempt comes this long after the failure, then twice as long each time, up to the max
+    backoff_s: float = Field(default=15.0, ge=0)
+    backoff_max_s: float = Field(default=600.0, ge=0)
+    batch: int = Field(default=20, ge=1, le=1000)
+    # a replica that dies while holding a row gives it up after this long
+    lease_s: float = Field(default=120.0, gt=0)
+
+
 class FormsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     submission: SubmissionConfig = Field(default_factory=SubmissionConfig)
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     # the project's rasa-sdk actions package, loaded in process when endpoints.yml names no action server
     actions_package: str = "actions"
     # a failed submission is retried automatically on the citizen's next message
