@@ -3,12 +3,17 @@
 A session is a random token given to the browser (an HttpOnly cookie) or to an API client (``Authorization:
 Bearer``); only its SHA-256 is stored, so a copy of the database logs nobody in. Cookie-authenticated requests
 that change something must also carry the session's CSRF token in ``X-CSRF-Token``.
+
+Roles: ``agent`` works in the console; ``editor`` keeps the knowledge base (editor page, knowledge API,
+dashboard); ``admin`` may do everything, including managing accounts and reading the audit log. Logins are rate
+limited per username and per client address (``assistant.login_limits``); the audit log is ``assistant.audit``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -18,24 +23,38 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from fastapi import Request, WebSocket
-from sqlalchemy import JSON, Boolean, Float, Integer, String, select, update
+from fastapi import Request, Response, WebSocket
+from sqlalchemy import Boolean, Float, Integer, String, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from assistant.audit import AuditLog, AuditRow, create_schema, note_actor
 from assistant.errors import ApiError
+from assistant.login_limits import LoginLimits, LoginThrottle
+from assistant.login_limits import metadata as login_limits_metadata
 from assistant.store import make_engine
 
-ROLES = ("agent", "admin")  # issue 7 adds "editor"
+ROLES = ("agent", "editor", "admin")
+# who may use what (the role-matrix test in tests/accounts walks every route against these)
+CONSOLE_ROLES = ("agent", "admin")
+EDITOR_ROLES = ("editor", "admin")
+ADMIN_ROLES = ("admin",)
 SESSION_COOKIE = "ga_session"
 CSRF_HEADER = "X-CSRF-Token"
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 USERNAME_PATTERN = r"^[A-Za-z0-9_.\-]{2,64}$"
 
+__all__ = ["ADMIN_ROLES", "CONSOLE_ROLES", "EDITOR_ROLES", "ROLES", "AccountError", "Accounts", "AuditRow", "Auth",
+           "Login", "LoginGrant", "User"]
+
 
 class AccountError(ValueError):
-    """A bad account operation; the message is bilingual."""
+    """A bad account operation: a stable code and a Chinese and an English message (``str()`` shows both)."""
+
+    def __init__(self, code: str, message_zh: str, message_en: str) -> None:
+        super().__init__(f"{message_zh} / {message_en}")
+        self.code, self.message_zh, self.message_en = code, message_zh, message_en
 
 
 class _Base(DeclarativeBase):
@@ -64,17 +83,6 @@ class SessionRow(_Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class AuditRow(_Base):
-    __tablename__ = "audit_log"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[float] = mapped_column(Float, index=True)
-    actor: Mapped[str] = mapped_column(String(64))
-    action: Mapped[str] = mapped_column(String(64))
-    target: Mapped[str] = mapped_column(String(255))
-    source: Mapped[str] = mapped_column(String(128))
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
-
-
 @dataclass(frozen=True)
 class User:
     id: int
@@ -83,6 +91,7 @@ class User:
     role: str
     team: str | None
     active: bool
+    created_at: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "username": self.username, "display_name": self.display_name, "role": self.role,
@@ -99,8 +108,18 @@ class Login:
     token_hash: str
 
 
+@dataclass(frozen=True)
+class LoginGrant:
+    """A login that succeeded: the new session's token (cookie or bearer), CSRF token and expiry."""
+
+    user: User
+    token: str
+    csrf: str
+    expires_at: float
+
+
 def _user(row: UserRow) -> User:
-    return User(row.id, row.username, row.display_name, row.role, row.team, row.active)
+    return User(row.id, row.username, row.display_name, row.role, row.team, row.active, row.created_at)
 
 
 def _digest(token: str) -> str:
@@ -109,22 +128,27 @@ def _digest(token: str) -> str:
 
 class Accounts:
     def __init__(self, url: str | Engine, base_dir: Path | None = None, *, session_hours: float = 12.0,
-                 clock: Callable[[], float] = time.time, hasher: PasswordHasher | None = None) -> None:
+                 clock: Callable[[], float] = time.time, hasher: PasswordHasher | None = None,
+                 login_limits: LoginLimits | None = None) -> None:
         self.engine = url if isinstance(url, Engine) else make_engine(url, base_dir)
-        _Base.metadata.create_all(self.engine)
+        create_schema(self.engine, _Base.metadata, login_limits_metadata)
         self.session_seconds = session_hours * 3600
         self.clock = clock
         self.hasher = hasher or PasswordHasher()
+        self.audit_log = AuditLog(self.engine, clock)
+        self.throttle = LoginThrottle(self.engine, login_limits, clock)
         # verifying against a real hash for unknown users keeps login time independent of whether they exist
         self._dummy = self.hasher.hash(secrets.token_hex(8))
 
     # --- users --------------------------------------------------------------------------------------------
     def create_user(self, username: str, password: str, role: str, display_name: str | None = None,
-                    team: str | None = None) -> User:
-        if role not in ROLES:
-            raise AccountError(f"未知角色 {role!r} / unknown role (use {', '.join(ROLES)})")
+                    team: str | None = None, *, by: str = "system", source: str = "") -> User:
+        if not re.fullmatch(USERNAME_PATTERN, username):
+            raise AccountError("bad_username", "用户名只能包含字母、数字和 _.-，2–64 位",
+                               "a username is 2-64 letters, digits or _.-")
+        _check_role(role)
         _check_password(password)
-        row = UserRow(username=username, display_name=display_name or username, role=role, team=team,
+        row = UserRow(username=username, display_name=(display_name or username)[:64], role=role, team=team,
                       password_hash=self.hasher.hash(password), active=True, created_at=self.clock())
         try:
             with Session(self.engine) as s, s.begin():
@@ -132,8 +156,9 @@ class Accounts:
                 s.flush()
                 user = _user(row)
         except IntegrityError:
-            raise AccountError(f"用户名已存在 / username {username!r} already exists") from None
-        self.audit("system", "user.create", username, "", {"role": role})
+            raise AccountError("username_taken", f"用户名已存在：{username}",
+                               f"username {username!r} already exists") from None
+        self.audit(by, "user.create", username, source, {"role": role, "team": team})
         return user
 
     def get(self, username: str) -> User | None:
@@ -151,28 +176,43 @@ class Accounts:
             rows = s.scalars(select(UserRow).where(UserRow.role.in_(tuple(roles))).order_by(UserRow.username)).all()
             return [_user(r) for r in rows]
 
-    def set_active(self, username: str, active: bool, by: str = "system") -> User:
+    def set_active(self, username: str, active: bool, by: str = "system", source: str = "", *,
+                   allow_no_admin: bool = False) -> User:
+        """``allow_no_admin``: the command line may disable the last admin (it can create another); the web
+        admin may not, or nobody could manage accounts there any more."""
         with Session(self.engine) as s, s.begin():
-            row = s.scalars(select(UserRow).where(UserRow.username == username)).first()
-            if row is None:
-                raise AccountError(f"用户不存在 / no such user {username!r}")
+            row = _existing(s, username)
+            if not active and not allow_no_admin:
+                _keep_an_admin(s, row)
             row.active = active
             if not active:
                 s.execute(update(SessionRow).where(SessionRow.user_id == row.id).values(revoked=True))
             user = _user(row)
-        self.audit(by, "user.enable" if active else "user.disable", username, "", {})
+        self.audit(by, "user.enable" if active else "user.disable", username, source, {})
         return user
 
-    def reset_password(self, username: str, password: str, by: str = "system") -> None:
+    def set_role(self, username: str, role: str, by: str = "system", source: str = "", *,
+                 allow_no_admin: bool = False) -> User:
+        """A new role, effective at the user's next request (sessions stay: the role is read per request)."""
+        _check_role(role)
+        with Session(self.engine) as s, s.begin():
+            row = _existing(s, username)
+            before = row.role
+            if role != "admin" and not allow_no_admin:
+                _keep_an_admin(s, row)
+            row.role = role
+            user = _user(row)
+        self.audit(by, "user.role", username, source, {"from": before, "to": role})
+        return user
+
+    def reset_password(self, username: str, password: str, by: str = "system", source: str = "") -> None:
         _check_password(password)
         with Session(self.engine) as s, s.begin():
-            row = s.scalars(select(UserRow).where(UserRow.username == username)).first()
-            if row is None:
-                raise AccountError(f"用户不存在 / no such user {username!r}")
+            row = _existing(s, username)
             row.password_hash = self.hasher.hash(password)
             # a new password ends every session opened with the old one
             s.execute(update(SessionRow).where(SessionRow.user_id == row.id).values(revoked=True))
-        self.audit(by, "user.reset_password", username, "", {})
+        self.audit(by, "user.reset_password", username, source, {})
 
     # --- sessions -----------------------------------------------------------------------------------------
     def authenticate(self, username: str, password: str) -> User | None:
@@ -221,25 +261,42 @@ class Accounts:
 
     # --- audit --------------------------------------------------------------------------------------------
     def audit(self, actor: str, action: str, target: str, source: str, detail: dict[str, Any]) -> None:
-        with Session(self.engine) as s, s.begin():
-            s.add(AuditRow(at=self.clock(), actor=actor, action=action, target=target, source=source[:128],
-                           detail=detail))
+        self.audit_log.record(actor, action, target, source, detail)
 
     def audit_entries(self, action: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-        with Session(self.engine) as s:
-            q = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
-            if action:
-                q = q.where(AuditRow.action == action)
-            return [
-                {"at": r.at, "actor": r.actor, "action": r.action, "target": r.target, "source": r.source,
-                 "detail": r.detail}
-                for r in s.scalars(q).all()
-            ]
+        """The newest entries, optionally of one action (exact name or a dotted prefix such as ``login``)."""
+        return self.audit_log.search(action=action, limit=limit).entries
+
+
+def _existing(s: Session, username: str) -> UserRow:
+    row = s.scalars(select(UserRow).where(UserRow.username == username)).first()
+    if row is None:
+        raise AccountError("no_such_user", f"用户不存在：{username}", f"no such user {username!r}")
+    return row
+
+
+def _keep_an_admin(s: Session, row: UserRow) -> None:
+    """Refuse the change that would leave no active admin (nobody could manage accounts any more)."""
+    if row.role != "admin" or not row.active:
+        return
+    others = s.scalar(select(func.count()).select_from(UserRow).where(
+        UserRow.role == "admin", UserRow.active.is_(True), UserRow.id != row.id)) or 0
+    if others == 0:
+        raise AccountError("last_admin", "这是最后一个启用的管理员账号，不能停用或降级",
+                           "this is the last active admin; it cannot be disabled or demoted")
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise AccountError("unknown_role", f"未知角色：{role}（可用：{'、'.join(ROLES)}）",
+                           f"unknown role {role!r} (use {', '.join(ROLES)})")
 
 
 def _check_password(password: str) -> None:
     if len(password) < 8:
-        raise AccountError("密码至少 8 位 / the password needs at least 8 characters")
+        raise AccountError("weak_password", "密码至少 8 位", "the password needs at least 8 characters")
+    if len(password) > 256:
+        raise AccountError("long_password", "密码最多 256 位", "the password has at most 256 characters")
 
 
 def _unauthorized() -> ApiError:
@@ -285,9 +342,42 @@ class Auth:
                 sent = request.headers.get(CSRF_HEADER, "")
                 if not hmac.compare_digest(sent.encode(), login.csrf.encode()):
                     raise ApiError(403, "csrf_failed", "页面已过期，请刷新后重试", "CSRF check failed; reload the page")
+            # for the audit trail (assistant.audit.AuditTrail) and for handlers that want it
+            request.state.login = login
+            note_actor(login.user.username)
             return login
 
         return dependency
+
+    def login(self, username: str, password: str, source: str, *, roles: Iterable[str] = ROLES,
+              where: str = "") -> LoginGrant:
+        """Check a password under the rate limits and open a session; every outcome is audited (never the
+        password). Raises 429 while the username or address is locked, 401 for wrong credentials or a role
+        that may not use ``where``. Blocking (argon2): call it from a worker thread."""
+        throttle = self.accounts.throttle
+        lock = throttle.check(username, source)
+        if lock is not None:
+            self.accounts.audit(username[:64], "login.failure", where, source, {"reason": "locked", "by": lock.by})
+            minutes = max(1, -(-lock.retry_after_s // 60))
+            raise ApiError(429, "login_locked", f"登录失败次数过多，请 {minutes} 分钟后再试",
+                           f"Too many failed logins; try again in {minutes} minute(s)",
+                           {"Retry-After": str(lock.retry_after_s)})
+        user = self.accounts.authenticate(username, password)
+        if user is None or user.role not in frozenset(roles):
+            # a right password for a role that may not log in here is not a guess: it does not count to the lock
+            if user is None:
+                throttle.record(username, source, ok=False)
+            reason = "credentials" if user is None else "role"
+            self.accounts.audit(username[:64], "login.failure", where, source, {"reason": reason})
+            raise ApiError(401, "bad_credentials", "用户名或密码错误", "Wrong username or password")
+        throttle.record(username, source, ok=True)
+        token, csrf, expires = self.accounts.open_session(user)
+        self.accounts.audit(user.username, "login.success", where, source, {"role": user.role})
+        return LoginGrant(user, token, csrf, expires)
+
+    def logout(self, login: Login, source: str, where: str = "") -> None:
+        self.accounts.close_session(login.token_hash)
+        self.accounts.audit(login.user.username, "logout", where, source, {})
 
     def websocket_login(self, ws: WebSocket, *roles: str) -> Login | None:
         """The login of a WebSocket handshake; a cookie login must come from the same origin (no cross-site
@@ -310,3 +400,15 @@ def require_role(auth: Auth, *roles: str) -> Callable[[Request], Login]:
 
 def client_address(request: Request | WebSocket) -> str:
     return request.client.host if request.client else ""
+
+
+def set_session_cookie(response: Response, grant: LoginGrant, *, secure: bool, now: float) -> None:
+    """One cookie for every staff page (console, editor, admin): path ``/``, HttpOnly, SameSite=Strict."""
+    response.set_cookie(SESSION_COOKIE, grant.token, max_age=max(0, int(grant.expires_at - now)), httponly=True,
+                        secure=secure, samesite="strict", path="/")
+
+
+def clear_session_cookie(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    # sessions opened before the cookie moved to "/" were scoped to the console
+    response.delete_cookie(SESSION_COOKIE, path="/console")

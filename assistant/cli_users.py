@@ -1,7 +1,10 @@
-"""``gov-assistant users create|disable|enable|reset-password|list``: staff accounts for the console."""
+"""``gov-assistant users create|disable|enable|reset-password|set-role|list``: staff accounts.
+
+Every change is audited with the operating-system user who ran the command (``cli:<user>``) as actor."""
 
 from __future__ import annotations
 
+import getpass
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,6 +22,13 @@ def _accounts(project: Path) -> Accounts:
 
     config = load_config(project)
     return Accounts(resolve_url(config.database.url, project))
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return "cli"
 
 
 def _password(password_stdin: bool) -> str:
@@ -46,7 +56,8 @@ def register(app: Any) -> None:
     ) -> None:
         """Create a staff account / 创建工作人员账号"""
         try:
-            user = _accounts(project).create_user(username, _password(password_stdin), role, name, team)
+            user = _accounts(project).create_user(username, _password(password_stdin), role, name, team,
+                                                  by=_actor(), source="cli")
         except AccountError as err:
             _fail(err)
         typer.echo(f"已创建 / created: {user.username} ({user.role})")
@@ -55,7 +66,7 @@ def register(app: Any) -> None:
     def disable(username: str, project: ProjectOpt = Path(".")) -> None:
         """Disable an account and end its sessions / 停用账号"""
         try:
-            _accounts(project).set_active(username, False, by="cli")
+            _accounts(project).set_active(username, False, by=_actor(), source="cli", allow_no_admin=True)
         except AccountError as err:
             _fail(err)
         typer.echo(f"已停用 / disabled: {username}")
@@ -64,7 +75,7 @@ def register(app: Any) -> None:
     def enable(username: str, project: ProjectOpt = Path(".")) -> None:
         """Enable an account again / 启用账号"""
         try:
-            _accounts(project).set_active(username, True, by="cli")
+            _accounts(project).set_active(username, True, by=_actor(), source="cli")
         except AccountError as err:
             _fail(err)
         typer.echo(f"已启用 / enabled: {username}")
@@ -77,10 +88,23 @@ def register(app: Any) -> None:
     ) -> None:
         """Set a new password and end the account's sessions / 重置密码"""
         try:
-            _accounts(project).reset_password(username, _password(password_stdin), by="cli")
+            _accounts(project).reset_password(username, _password(password_stdin), by=_actor(), source="cli")
         except AccountError as err:
             _fail(err)
         typer.echo(f"密码已重置 / password reset: {username}")
+
+    @users.command("set-role")
+    def set_role(
+        username: str,
+        role: Annotated[str, typer.Argument(help=f"one of {', '.join(ROLES)}")],
+        project: ProjectOpt = Path("."),
+    ) -> None:
+        """Change an account's role / 修改角色"""
+        try:
+            _accounts(project).set_role(username, role, by=_actor(), source="cli", allow_no_admin=True)
+        except AccountError as err:
+            _fail(err)
+        typer.echo(f"角色已修改 / role changed: {username} -> {role}")
 
     @users.command("list")
     def list_users(project: ProjectOpt = Path(".")) -> None:

@@ -18,7 +18,14 @@ from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from assistant.accounts import SESSION_COOKIE, Accounts, Auth, Login, client_address
+from assistant.accounts import (
+    Accounts,
+    Auth,
+    Login,
+    clear_session_cookie,
+    client_address,
+    set_session_cookie,
+)
 from assistant.errors import ApiError
 from assistant.handoff.config import HandoffConfig
 from assistant.handoff.service import OUTCOMES, HandoffService
@@ -129,24 +136,20 @@ def make_console_router(service: HandoffService, accounts: Accounts, config: Han
 
     @public.post("/console/api/login")
     async def login(body: Credentials, request: Request) -> Response:
-        user = await asyncio.to_thread(accounts.authenticate, body.username, body.password)
-        source = client_address(request)
-        if user is None or user.role not in STAFF:
-            accounts.audit(body.username, "login.failed", "console", source, {})
-            raise ApiError(401, "bad_credentials", "用户名或密码错误", "Wrong username or password")
-        token, csrf, expires = accounts.open_session(user)
-        accounts.audit(user.username, "login", "console", source, {})
-        response = JSONResponse({"user": user.to_json(), "csrf": csrf, "token": token, "expires_at": expires})
-        response.set_cookie(SESSION_COOKIE, token, max_age=int(expires - accounts.clock()), httponly=True,
-                            secure=config.console.cookie_secure, samesite="strict", path="/console")
+        # rate limited per username and address, audited (login.success / login.failure); agents and admins only
+        grant = await asyncio.to_thread(auth.login, body.username, body.password, client_address(request),
+                                        roles=STAFF, where="console")
+        response = JSONResponse({"user": grant.user.to_json(), "csrf": grant.csrf, "token": grant.token,
+                                 "expires_at": grant.expires_at})
+        set_session_cookie(response, grant, secure=config.console.cookie_secure, now=accounts.clock())
         return response
 
     # --- private ------------------------------------------------------------------------------------------
     @private.post("/console/api/logout")
-    async def logout(who: Staff) -> Response:
-        accounts.close_session(who.token_hash)
+    async def logout(who: Staff, request: Request) -> Response:
+        auth.logout(who, client_address(request), where="console")
         response = JSONResponse({"ok": True})
-        response.delete_cookie(SESSION_COOKIE, path="/console")
+        clear_session_cookie(response)
         return response
 
     @private.get("/console/api/me")

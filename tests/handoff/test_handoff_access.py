@@ -82,7 +82,7 @@ def test_login_logout_disabled_user_and_wrong_password(client: TestClient, runti
     runtime.accounts.set_active(name, False)
     assert client.get("/console/api/me", headers=headers).status_code == 401
     assert client.post("/console/api/login", json={"username": name, "password": PASSWORD}).status_code == 401
-    failed = runtime.accounts.audit_entries("login.failed")
+    failed = runtime.accounts.audit_entries("login.failure")
     assert {e["actor"] for e in failed} >= {"agent1", "nobody", name}
 
 
