@@ -3,6 +3,11 @@
 ``PersonalDataFilter`` sits on handlers (a filter on a logger does not see records its children propagate), formats
 each record, and rewrites it when the text holds personal data. It reuses the NLU's span finders, so a log line is
 masked exactly where the assistant would have recognised an ID card or a phone number in a citizen's message.
+
+Names, addresses and other form values cannot be recognised by pattern: our code never logs message texts or slot
+values (conversation ids, action names and error codes only). Libraries that dump whole payloads at DEBUG — the
+``websockets`` frames uvicorn logs (``< TEXT '{"message": ...}'``), rasa-sdk's "Contents of ignored event" — have
+the payload withheld here, keeping the line's kind and size.
 """
 
 from __future__ import annotations
@@ -87,7 +92,29 @@ class PersonalDataFilter(logging.Filter):
         return True
 
 
+def _is_frame(value: Any) -> bool:
+    """A ``websockets`` frame (not imported: the filter must not depend on the server's WebSocket library)."""
+    return type(value).__module__.startswith("websockets") and hasattr(value, "opcode") and hasattr(value, "data")
+
+
+def _frame_summary(frame: Any) -> str:
+    opcode = getattr(frame.opcode, "name", str(frame.opcode))
+    return f"{opcode} [payload withheld, {len(frame.data)} bytes]"
+
+
+_IGNORED_EVENT = "Contents of ignored event"
+
+
+def _withhold_payload_dumps(record: logging.LogRecord) -> None:
+    """Replace the payload of the library DEBUG lines known to dump messages or events whole."""
+    if isinstance(record.args, tuple) and any(_is_frame(a) for a in record.args):
+        record.args = tuple(_frame_summary(a) if _is_frame(a) else a for a in record.args)
+    elif record.name.startswith("rasa_sdk") and isinstance(record.msg, str) and record.msg.startswith(_IGNORED_EVENT):
+        record.msg, record.args = f"{_IGNORED_EVENT}: [withheld]", None
+
+
 def _mask_record(record: logging.LogRecord) -> None:
+    _withhold_payload_dumps(record)
     message = _message(record)
     masked = mask_text(message)
     if masked != message:
