@@ -38,7 +38,7 @@ from assistant.policies import (
     build_policies,
 )
 from assistant.slots import extract_slot_events
-from assistant.store import InMemoryLockStore, LockStore, TrackerStore
+from assistant.store import ConversationReset, InMemoryLockStore, LockStore, TrackerStore
 from assistant.tracker import ACTION_LISTEN, Tracker
 
 log = logging.getLogger(__name__)
@@ -168,6 +168,11 @@ class Agent:
     async def handle(self, message: UserMessage) -> list[BotReply]:
         async with self.locks.lock(message.conversation_id):
             turn = _Turn(self, self._load(message.conversation_id))
+            # checked under the conversation's lock, so a retry landing on another replica at the same time still
+            # sees the first delivery: a message with an id is taken once
+            earlier = await turn.replay(message.message_id) if message.message_id else None
+            if earlier is not None:
+                return earlier
             await turn.run(message)
             return [BotReply.from_event(e) for e in turn.uttered]
 
@@ -191,11 +196,23 @@ class Agent:
             tracker = Tracker(conversation_id, (), self._slot_defaults).with_events(new)
         else:
             tracker, seq = cached
-            new, seq = self.store.load_after(conversation_id, seq)
+            try:
+                new, seq = self.store.load_after(conversation_id, seq)
+            except ConversationReset:
+                # erased since this process cached it (privacy erase, retention): the citizen starts afresh
+                new, seq = self.store.load_after(conversation_id, 0)
+                tracker = Tracker(conversation_id, (), self._slot_defaults)
             if new:
                 tracker = tracker.with_events(new)
         self._remember(conversation_id, tracker, seq)
         return tracker
+
+    def forget(self, conversation_id: str) -> None:
+        """Drop the cached tracker (and the store's cached tail) of a conversation that was erased."""
+        self._cache.pop(conversation_id, None)
+        forget = getattr(self.store, "forget", None)
+        if forget is not None:
+            forget(conversation_id)
 
     def _remember(self, conversation_id: str, tracker: Tracker, seq: int) -> None:
         self._cache[conversation_id] = (tracker, seq)
@@ -246,6 +263,33 @@ class _Turn:
         # the message and what it fills are committed together, before any action runs
         self.persist([user, *slot_events])
         await self.predict_loop()
+
+    async def replay(self, message_id: str) -> list[BotReply] | None:
+        """None for a new message id. For one already taken (the sender retried, maybe through another replica):
+        the replies it got, after finishing its turn if the process running it died before the engine listened
+        again (the message and its slots were committed first, so the turn resumes where it stopped)."""
+        events = self.tracker.events
+        index = next(
+            (i for i in range(len(events) - 1, -1, -1)
+             if isinstance(events[i], UserUttered) and events[i].message_id == message_id),
+            None,
+        )
+        if index is None:
+            return None
+        after = events[index + 1 :]
+        last_message = not any(isinstance(e, UserUttered) for e in after)
+        finished = any(isinstance(e, ActionExecuted) and e.action_name == ACTION_LISTEN for e in after)
+        # a message kept while staff hold the conversation has no listen after it: nothing to resume
+        if last_message and not finished and not self.tracker.paused:
+            log.info("conversation %s: resuming a turn interrupted before it finished", self.tracker.conversation_id)
+            await self.predict_loop()
+        replies: list[BotReply] = []
+        for e in after:
+            if isinstance(e, UserUttered):
+                break
+            if isinstance(e, BotUttered):
+                replies.append(BotReply.from_event(e))
+        return replies + [BotReply.from_event(e) for e in self.uttered]
 
     def user_event(self, message: UserMessage, parse_data: dict[str, Any] | None) -> UserUttered:
         return UserUttered(

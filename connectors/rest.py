@@ -23,6 +23,9 @@ class RestMessage(BaseModel):
     sender: str = Field("default", min_length=1, max_length=128)
     message: str = Field(..., max_length=MAX_TEXT)
     metadata: dict[str, Any] | None = None
+    # not in Rasa's REST channel: a client that retries (after a timeout or a replica's death) sends the same id,
+    # and the message is processed once (the retry gets the first delivery's replies)
+    message_id: str | None = Field(None, min_length=1, max_length=128)
 
 
 class ParseRequest(BaseModel):
@@ -44,7 +47,10 @@ class RestChannel:
         @router.post("/webhooks/rest/webhook")
         async def webhook(body: RestMessage) -> list[dict[str, Any]]:
             replies = await self.runtime.agent.handle(
-                UserMessage(conversation_id=body.sender, text=body.message, channel="rest", metadata=body.metadata or {})
+                UserMessage(
+                    conversation_id=body.sender, text=body.message, channel="rest", message_id=body.message_id,
+                    metadata=body.metadata or {},
+                )
             )
             return [reply_to_rasa(body.sender, r) for r in replies]
 
