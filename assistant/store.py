@@ -36,11 +36,17 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from assistant.events import Event, event_from_dict, event_to_dict
 
 
+class ConversationReset(LookupError):
+    """The event at the sequence number a reader had reached is gone: the conversation was erased (privacy erase,
+    retention) since, possibly by another process. The reader must start again from sequence number 0."""
+
+
 class TrackerStore(Protocol):
     def load(self, conversation_id: str) -> tuple[Event, ...]: ...
 
     def load_after(self, conversation_id: str, seq: int) -> tuple[tuple[Event, ...], int]:
-        """Events after sequence number ``seq`` and the latest sequence number (0 when empty)."""
+        """Events after sequence number ``seq`` and the latest sequence number (0 when empty); raises
+        ``ConversationReset`` when the event numbered ``seq`` no longer exists."""
         ...
 
     def append(self, conversation_id: str, events: Sequence[Event]) -> int:
@@ -59,6 +65,8 @@ class InMemoryTrackerStore:
 
     def load_after(self, conversation_id: str, seq: int) -> tuple[tuple[Event, ...], int]:
         events = self._events.get(conversation_id, [])
+        if seq > len(events):
+            raise ConversationReset(conversation_id)
         return tuple(events[seq:]), len(events)
 
     def append(self, conversation_id: str, events: Sequence[Event]) -> int:
@@ -128,12 +136,18 @@ class SQLTrackerStore:
 
     def load_after(self, conversation_id: str, seq: int) -> tuple[tuple[Event, ...], int]:
         table = EventRow.__table__
+        # from ``seq`` itself, not after it: a reader's last event missing means the history it holds was erased
         with self._engine.connect() as conn:
             rows = conn.execute(
                 select(table.c.seq, table.c.payload)
-                .where(table.c.conversation_id == conversation_id, table.c.seq > seq)
+                .where(table.c.conversation_id == conversation_id, table.c.seq >= max(seq, 1))
                 .order_by(table.c.seq)
             ).all()
+        if seq > 0:
+            if not rows or rows[0].seq != seq:
+                self.forget(conversation_id)
+                raise ConversationReset(conversation_id)
+            rows = rows[1:]
         if not rows:
             latest = seq if seq else self._latest_seq(conversation_id)
             self._remember_tail(conversation_id, latest)
@@ -146,6 +160,10 @@ class SQLTrackerStore:
         with self._engine.connect() as conn:
             latest = conn.scalar(select(func.max(table.c.seq)).where(table.c.conversation_id == conversation_id))
         return int(latest or 0)
+
+    def forget(self, conversation_id: str) -> None:
+        """Drop what this process remembers of the conversation (after it was erased)."""
+        self._tails.pop(conversation_id, None)
 
     def _remember_tail(self, conversation_id: str, seq: int) -> None:
         self._tails[conversation_id] = seq
