@@ -176,6 +176,9 @@ def create_server_app(project: Path | str, *, runtime: Runtime | None = None) ->
     from connectors.console.wiring import bind_channels
 
     bind_channels(runtime, app.state.channels)
+    from assistant.retention import schedule_daily
+
+    schedule_daily(app, runtime)  # expired citizens' data deleted daily, by one replica (privacy.daily_run)
     return app
 
 
