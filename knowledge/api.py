@@ -19,7 +19,9 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from knowledge import repository as repo
+from knowledge.markdown_preview import MAX_PREVIEW_CHARS, render_preview
 from knowledge.publishing import IndexVersionInfo
+from knowledge.question_groups import QuestionGroup
 from knowledge.repository import DocumentFields, FaqFields, KnowledgeError
 from knowledge.service import ImportFailed, KnowledgeService
 from knowledge.types import Citation, Hit, SearchResult
@@ -197,6 +199,86 @@ class UnansweredPublic(BaseModel):
     near_miss_keys: list[str]
 
 
+class UnansweredGroupPublic(BaseModel):
+    """Near-duplicate unanswered questions (``knowledge.question_groups``), the most asked one first."""
+
+    question: str  # the representative: the most asked wording
+    count: int  # times asked, all wordings together
+    first_asked: datetime
+    last_asked: datetime
+    ids: list[int]
+    members: list[UnansweredPublic]
+
+
+class QuestionIds(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[int] = Field(min_length=1, max_length=500)
+
+
+class FaqFromUnanswered(BaseModel):
+    """A FAQ entry answering citizens' unanswered questions; an empty ``question`` takes the first one's text."""
+
+    model_config = ConfigDict(extra="forbid")
+    question_ids: list[int] = Field(min_length=1, max_length=500)
+    question: str = Field(default="", max_length=1000)
+    answer: str = Field(min_length=1, max_length=20_000)
+    similar_questions: list[str] = Field(default_factory=list, max_length=200)
+    category: str | None = Field(default=None, max_length=200)
+    document_ids: list[int] = Field(default_factory=list, max_length=50)
+
+
+class FaqFromUnansweredResult(BaseModel):
+    faq: FaqPublic
+    handled: list[UnansweredPublic]
+
+
+class PreviewRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    markdown: str = Field(max_length=MAX_PREVIEW_CHARS)
+
+
+class PreviewResponse(BaseModel):
+    html: str  # sanitized: raw HTML in the source is escaped, unsafe link schemes dropped
+
+
+class DiffLinePublic(BaseModel):
+    op: str  # "hunk", "add", "del" or "ctx"
+    text: str
+    old: int | None
+    new: int | None
+
+
+class DocumentDiff(BaseModel):
+    document_id: int
+    from_version: int
+    to_version: int
+    unified: str
+    lines: list[DiffLinePublic]
+
+
+class PendingCounts(BaseModel):
+    documents: int  # new or edited since the last publish
+    faq: int  # draft entries
+
+
+class FacetsPublic(BaseModel):
+    departments: list[str]
+    service_items: list[str]
+    categories: list[str]
+    pending: PendingCounts
+
+
+def _group_public(group: QuestionGroup) -> UnansweredGroupPublic:
+    return UnansweredGroupPublic(
+        question=group.representative.query,
+        count=group.count,
+        first_asked=group.first_asked,
+        last_asked=group.last_asked,
+        ids=group.ids,
+        members=[UnansweredPublic.model_validate(m) for m in group.members],
+    )
+
+
 def _citation(c: Citation) -> CitationPublic:
     return CitationPublic(
         title=c.title,
@@ -314,6 +396,21 @@ def make_router(
 
     # documents
 
+    @router.get("/facets", response_model=FacetsPublic)
+    def facets(service: Service, _user: User) -> FacetsPublic:
+        with service.session_factory() as s:
+            f = repo.facets(s)
+            return FacetsPublic(
+                departments=f.departments,
+                service_items=f.service_items,
+                categories=f.categories,
+                pending=PendingCounts(documents=f.pending_documents, faq=f.pending_faq),
+            )
+
+    @router.post("/preview", response_model=PreviewResponse)
+    def preview(body: PreviewRequest, _user: User) -> PreviewResponse:
+        return PreviewResponse(html=render_preview(body.markdown))
+
     @router.get("/documents", response_model=DocumentList)
     def list_documents(
         service: Service,
@@ -384,6 +481,28 @@ def make_router(
                 old = diff_from if diff_from is not None else max(1, latest - 1)
                 diff = repo.diff_versions(s, doc_id, old, diff_to if diff_to is not None else latest)
             return DocumentVersions(document_id=doc_id, versions=versions, diff=diff)
+
+    @router.get("/documents/{doc_id}/diff", response_model=DocumentDiff)
+    def document_diff(
+        doc_id: int,
+        service: Service,
+        _user: User,
+        from_version: Annotated[int | None, Query(alias="from", ge=1)] = None,
+        to_version: Annotated[int | None, Query(alias="to", ge=1)] = None,
+    ) -> DocumentDiff:
+        """Line diff between two versions (default: the previous and the current one)."""
+        with service.session_factory() as s:
+            latest = repo.get_document(s, doc_id).current_version
+            new = to_version if to_version is not None else latest
+            old = from_version if from_version is not None else max(1, new - 1)
+            lines = repo.diff_lines(s, doc_id, old, new)
+            return DocumentDiff(
+                document_id=doc_id,
+                from_version=old,
+                to_version=new,
+                unified=repo.diff_versions(s, doc_id, old, new),
+                lines=[DiffLinePublic(op=d.op, text=d.text, old=d.old, new=d.new) for d in lines],
+            )
 
     # FAQ
 
@@ -476,6 +595,39 @@ def make_router(
         with service.session_factory() as s:
             rows = repo.list_unanswered(s, include_handled=include_handled, limit=limit)
             return [UnansweredPublic.model_validate(r) for r in rows]
+
+    @router.get("/unanswered/groups", response_model=list[UnansweredGroupPublic])
+    def unanswered_groups(
+        service: Service,
+        _user: User,
+        include_handled: bool = False,
+        limit: Annotated[int, Query(ge=1, le=2000)] = 500,
+        threshold: Annotated[float | None, Query(gt=0, le=1)] = None,
+    ) -> list[UnansweredGroupPublic]:
+        with service.session_factory() as s:
+            groups = repo.unanswered_groups(s, include_handled=include_handled, limit=limit, threshold=threshold)
+            return [_group_public(g) for g in groups]
+
+    @router.post("/unanswered/handled", response_model=list[UnansweredPublic])
+    def mark_many_handled(body: QuestionIds, service: Service, _user: User) -> list[UnansweredPublic]:
+        with service.session_factory() as s, s.begin():
+            return [UnansweredPublic.model_validate(r) for r in repo.mark_handled_many(s, body.ids)]
+
+    @router.post("/unanswered/faq", response_model=FaqFromUnansweredResult, status_code=201)
+    def faq_from_unanswered(body: FaqFromUnanswered, service: Service, user: User) -> FaqFromUnansweredResult:
+        """Turn citizens' questions into a draft FAQ entry and mark them handled, in one transaction."""
+        fields = FaqFields(
+            question=body.question,
+            answer=body.answer,
+            similar_questions=tuple(body.similar_questions),
+            category=body.category,
+            document_ids=tuple(body.document_ids),
+        )
+        with service.session_factory() as s, s.begin():
+            faq, rows = repo.faq_from_unanswered(s, body.question_ids, fields, user_name(user))
+            return FaqFromUnansweredResult(
+                faq=FaqPublic.model_validate(faq), handled=[UnansweredPublic.model_validate(r) for r in rows]
+            )
 
     @router.post("/unanswered/{question_id}/handled", response_model=UnansweredPublic)
     def mark_handled(question_id: int, service: Service, _user: User) -> UnansweredPublic:

@@ -29,6 +29,7 @@ from knowledge.db import (
     utcnow,
 )
 from knowledge.importers.types import ParsedDocument
+from knowledge.question_groups import DEFAULT_THRESHOLD, QuestionGroup, group_questions, surface_key
 from knowledge.types import Citation, Passage
 from nlu.normalize import normalize, normalize_text
 
@@ -230,6 +231,39 @@ def archive_document(session: Session, doc_id: int) -> Document:
     return doc
 
 
+@dataclass(frozen=True)
+class Facets:
+    """Values the editor's filters offer, and how much is waiting to be published."""
+
+    departments: list[str]
+    service_items: list[str]
+    categories: list[str]
+    pending_documents: int
+    pending_faq: int
+
+
+def facets(session: Session) -> Facets:
+    def distinct(column: Any) -> list[str]:
+        return [v for v in session.scalars(select(column).distinct().order_by(column)) if v]
+
+    pending_docs = session.scalar(
+        select(func.count())
+        .select_from(Document)
+        .where(
+            Document.status != "archived",
+            or_(Document.published_version.is_(None), Document.published_version != Document.current_version),
+        )
+    )
+    pending_faq = session.scalar(select(func.count()).select_from(FaqEntry).where(FaqEntry.status == "draft"))
+    return Facets(
+        distinct(Document.department),
+        distinct(Document.service_item),
+        distinct(FaqEntry.category),
+        pending_docs or 0,
+        pending_faq or 0,
+    )
+
+
 def list_documents(
     session: Session,
     *,
@@ -282,6 +316,37 @@ def _version(session: Session, doc_id: int, version: int) -> DocumentVersion:
 def _render_snapshot(snapshot: dict[str, Any]) -> list[str]:
     meta = [f"{k}: {snapshot.get(k)}" for k in sorted(snapshot) if k not in ("title", "body")]
     return [f"# {snapshot.get('title')}", *meta, "", *str(snapshot.get("body", "")).splitlines()]
+
+
+@dataclass(frozen=True)
+class DiffLine:
+    """One line of a version diff: ``op`` is "hunk" (a ``@@`` header), "add", "del" or "ctx" (unchanged);
+    ``old``/``new`` are the line's numbers in each version (None where it does not exist)."""
+
+    op: str
+    text: str
+    old: int | None = None
+    new: int | None = None
+
+
+def diff_lines(session: Session, doc_id: int, old: int, new: int, context: int = 3) -> list[DiffLine]:
+    """The line diff between two versions of a document (title, fields, then the body), as hunks with
+    ``context`` unchanged lines around each change; empty when the versions are the same."""
+    a = _render_snapshot(_version(session, doc_id, old).snapshot)
+    b = _render_snapshot(_version(session, doc_id, new).snapshot)
+    out: list[DiffLine] = []
+    for group in difflib.SequenceMatcher(None, a, b, autojunk=False).get_grouped_opcodes(context):
+        first, last = group[0], group[-1]
+        out.append(
+            DiffLine("hunk", f"@@ -{first[1] + 1},{last[2] - first[1]} +{first[3] + 1},{last[4] - first[3]} @@")
+        )
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                out.extend(DiffLine("ctx", a[i], i + 1, j1 + (i - i1) + 1) for i in range(i1, i2))
+                continue
+            out.extend(DiffLine("del", a[i], i + 1, None) for i in range(i1, i2))
+            out.extend(DiffLine("add", b[j], None, j + 1) for j in range(j1, j2))
+    return out
 
 
 def diff_versions(session: Session, doc_id: int, old: int, new: int) -> str:
@@ -663,6 +728,50 @@ def list_unanswered(
         stmt = stmt.where(UnansweredQuestion.handled.is_(False))
     stmt = stmt.order_by(UnansweredQuestion.count.desc(), UnansweredQuestion.last_asked.desc()).limit(limit)
     return list(session.scalars(stmt))
+
+
+def unanswered_groups(
+    session: Session, *, include_handled: bool = False, limit: int = 500, threshold: float | None = None
+) -> list[QuestionGroup]:
+    """The ``limit`` most asked unanswered questions, grouped by similarity (``knowledge.question_groups``)."""
+    rows = list_unanswered(session, include_handled=include_handled, limit=limit)
+    return group_questions(rows, DEFAULT_THRESHOLD if threshold is None else threshold)
+
+
+def _unanswered_rows(session: Session, ids: Sequence[int]) -> list[UnansweredQuestion]:
+    wanted = list(dict.fromkeys(ids))
+    rows = {r.id: r for r in session.scalars(select(UnansweredQuestion).where(UnansweredQuestion.id.in_(wanted)))}
+    missing = [i for i in wanted if i not in rows]
+    if missing:
+        raise not_found("未解答问题", "unanswered_question", ", ".join(map(str, missing)))
+    return [rows[i] for i in wanted]
+
+
+def mark_handled_many(session: Session, ids: Sequence[int], handled: bool = True) -> list[UnansweredQuestion]:
+    """Mark several questions (a group) at once; unknown ids fail the whole call."""
+    rows = _unanswered_rows(session, ids)
+    for row in rows:
+        row.handled = handled
+    session.flush()
+    return rows
+
+
+def faq_from_unanswered(
+    session: Session, ids: Sequence[int], fields: FaqFields, by: str
+) -> tuple[FaqEntry, list[UnansweredQuestion]]:
+    """A draft FAQ entry answering the questions ``ids``, which are marked handled in the same transaction.
+    An empty question takes the first citizen question's text; the other citizens' wordings that are not
+    already among the phrasings become similar questions, so the entry matches how people actually asked."""
+    rows = _unanswered_rows(session, ids)
+    question = fields.question.strip() or rows[0].query
+    taken = {surface_key(question), *(surface_key(q) for q in fields.similar_questions)}
+    similar = list(fields.similar_questions)
+    for row in rows:
+        if surface_key(row.query) not in taken:
+            taken.add(surface_key(row.query))
+            similar.append(row.query)
+    faq = create_faq(session, replace(fields, question=question, similar_questions=tuple(similar)), by)
+    return faq, mark_handled_many(session, [r.id for r in rows])
 
 
 def mark_handled(session: Session, question_id: int, handled: bool = True) -> UnansweredQuestion:
