@@ -14,7 +14,7 @@ import json
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +107,16 @@ class WebchatChannel:
         self._sockets: dict[str, set[WebSocket]] = defaultdict(set)
         self._session_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._ws_bucket = TokenBucket(self.settings.ws_per_minute / 60.0, self.settings.ws_burst)
+        # told (session id, True) when a session's first socket opens here and (session id, False) when its last
+        # closes: with several replicas, pushes for the session are routed to this one meanwhile
+        self.socket_listeners: list[Callable[[str, bool], None]] = []
+
+    def _sockets_changed(self, session_id: str, held: bool) -> None:
+        for listener in self.socket_listeners:
+            try:
+                listener(session_id, held)
+            except Exception:
+                log.exception("web chat socket listener failed")
 
     async def _events(self, session_id: str) -> Sequence[Any]:
         tracker = await self.runtime.agent.tracker(session_id)
@@ -157,7 +167,10 @@ class WebchatChannel:
         @router.websocket("/webchat/ws")
         async def socket(ws: WebSocket, session_id: str = Query(..., pattern=SESSION_RE)) -> None:
             await ws.accept()
+            first = not self._sockets.get(session_id)
             self._sockets[session_id].add(ws)
+            if first:
+                self._sockets_changed(session_id, True)
             try:
                 while True:
                     raw = await ws.receive_text()
@@ -168,6 +181,7 @@ class WebchatChannel:
                 self._sockets[session_id].discard(ws)
                 if not self._sockets[session_id]:
                     self._sockets.pop(session_id, None)
+                    self._sockets_changed(session_id, False)
 
         return router
 

@@ -163,6 +163,7 @@ class Publisher:
         # one build at a time per process; the database row tells other processes a build is running
         self._publish_lock = threading.Lock()
         self._reload_lock = threading.Lock()
+        self._missing_reported: int | None = None
 
     def publish(self, by: str) -> IndexVersionInfo:
         with self._publish_lock:
@@ -239,7 +240,19 @@ class Publisher:
             live = self._slot.live
             if pointer is None or (live is not None and live.version_id == pointer):
                 return False
-            index = self._backend.load(self._root / str(pointer))
+            directory = self._root / str(pointer)
+            if not directory.is_dir():
+                # LIVE names a version whose files are not here: the index directory is not shared, or a copy
+                # is still arriving. Keep serving what is loaded and say so once per version.
+                if self._missing_reported != pointer:
+                    self._missing_reported = pointer
+                    log.warning(
+                        "index version %s is live but %s does not exist; every replica must share the index "
+                        "directory (docs/deployment.md). Still serving version %s.",
+                        pointer, directory, live.version_id if live else None,
+                    )
+                return False
+            index = self._backend.load(directory)
             return self._slot.swap_unless_current(LiveIndex(pointer, index), pointer)
         finally:
             self._reload_lock.release()

@@ -107,6 +107,9 @@ class KnowledgeService:
             else None
         )
         self._last_reload_check = float("-inf")
+        # called with the version id after this process made a version live (publish or rollback); the server
+        # passes one that signals the other replicas, so this package needs no message broker
+        self.live_listeners: list[Callable[[int], None]] = []
 
     @property
     def chunk_settings(self) -> ChunkSettings:
@@ -171,10 +174,23 @@ class KnowledgeService:
         return self._publisher
 
     def publish(self, by: str) -> IndexVersionInfo:
-        return self._require_publisher().publish(by)
+        info = self._require_publisher().publish(by)
+        self._announce_live(info.id)
+        return info
 
     def rollback(self, version_id: int) -> IndexVersionInfo:
-        return self._require_publisher().rollback(version_id)
+        info = self._require_publisher().rollback(version_id)
+        self._announce_live(info.id)
+        return info
+
+    def _announce_live(self, version_id: int) -> None:
+        """Tell ``live_listeners`` (other replicas, through whatever the composition root wired) that a new
+        version is live; the index and its pointer are already on disk. A listener failing does not undo it."""
+        for listener in list(self.live_listeners):
+            try:
+                listener(version_id)
+            except Exception:
+                log.exception("could not announce live index version %s", version_id)
 
     def reload_if_changed(self) -> bool:
         return self._require_publisher().reload_if_changed()
