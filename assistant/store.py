@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from assistant.events import Event, event_from_dict, event_to_dict
+from assistant.migrations import ensure_schema
 
 
 class ConversationReset(LookupError):
@@ -125,7 +126,8 @@ class SQLTrackerStore:
         self._retries = retries
         self._tails: OrderedDict[str, int] = OrderedDict()
         self._tail_cache = tail_cache
-        _Base.metadata.create_all(self._engine, tables=[EventRow.__table__])  # type: ignore[list-item]
+        # the table comes from the Alembic migrations (assistant/migrations), as at server start
+        ensure_schema(self._engine)
 
     @property
     def engine(self) -> Engine:

@@ -8,6 +8,7 @@ from sqlalchemy import DateTime, String, delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from assistant.migrations import ensure_schema
 from assistant.store import make_engine
 
 
@@ -25,7 +26,7 @@ class SqlDeduplicator:
     def __init__(self, url: str) -> None:
         # bounded connect timeout and pre-ping (an outage fails fast and heals without a restart)
         self.engine = make_engine(url)
-        _Base.metadata.create_all(self.engine)
+        ensure_schema(self.engine)  # Alembic: assistant/migrations
 
     def claim(self, key: str) -> bool:
         """True the first time a key is claimed, False for every later delivery of the same message."""

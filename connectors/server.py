@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,6 +27,7 @@ from assistant.config import ProjectConfig, load_config
 from assistant.domain import Domain
 from assistant.forms.config import FormsConfig
 from assistant.forms.wiring import build_forms_runtime
+from assistant.migrations import exclusive, migrate
 from connectors.submission import submitter_for
 
 log = logging.getLogger(__name__)
@@ -145,6 +147,8 @@ def build_runtime(project: Path | str, *, with_knowledge: bool = True) -> Runtim
 
     project = Path(project).resolve()
     config = load_config(project)
+    # the schema first (Alembic, under a PostgreSQL advisory lock when replicas start together)
+    migrate(resolve_url(config.database.url, project))
     interpreter = load_or_train_interpreter(project, config)
     knowledge = open_knowledge(project, config) if with_knowledge else None
     forms_config: FormsConfig = getattr(config, "forms", None) or FormsConfig()
@@ -164,10 +168,22 @@ def build_runtime(project: Path | str, *, with_knowledge: bool = True) -> Runtim
     return runtime
 
 
+@contextmanager
+def startup_lock(project: Path) -> Iterator[None]:
+    """The schema lock of the project's database (see ``assistant.migrations``), held while a server starts."""
+    from knowledge.db import resolve_url
+
+    with exclusive(resolve_url(load_config(project).database.url, project)):
+        yield
+
+
 def create_server_app(project: Path | str, *, runtime: Runtime | None = None) -> FastAPI:
     """The server for ``project``; pass a ``runtime`` already built for it to assemble a second app over the same
     models and database (tests, a restart without reloading models)."""
-    runtime = runtime if runtime is not None else build_runtime(project)
+    if runtime is None:
+        # one replica at a time opens its stores and seeds the knowledge base; the others wait and find it done
+        with startup_lock(Path(project).resolve()):
+            runtime = build_runtime(project)
     server = getattr(runtime.config, "server", None)
     channels = getattr(runtime.config, "channels", None)
     from assistant.server_config import ServerConfig, default_channels

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from assistant.migrations import ensure_schema
 from assistant.store import make_engine
 
 WAITING = "waiting"
@@ -130,7 +131,7 @@ def _ticket(row: TicketRow) -> Ticket:
 class HandoffStore:
     def __init__(self, url: str | Engine, base_dir: Path | None = None) -> None:
         self.engine = url if isinstance(url, Engine) else make_engine(url, base_dir)
-        _Base.metadata.create_all(self.engine)
+        ensure_schema(self.engine)  # Alembic: assistant/migrations
 
     # --- reading ------------------------------------------------------------------------------------------
     def get(self, session_id: int) -> HandoffSession | None:
