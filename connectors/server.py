@@ -195,6 +195,9 @@ def create_server_app(project: Path | str, *, runtime: Runtime | None = None) ->
     from assistant.retention import schedule_daily
 
     schedule_daily(app, runtime)  # expired citizens' data deleted daily, by one replica (privacy.daily_run)
+    from connectors.redis_wiring import attach_redis
+
+    attach_redis(runtime, app)  # several replicas: pub/sub, cross-replica pushes, WeChat state (no-op without Redis)
     return app
 
 
