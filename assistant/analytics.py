@@ -5,7 +5,8 @@ Definitions (dates are days in Asia/Shanghai; the window is the last ``days`` da
 
 - **question**: a citizen message, i.e. every ``user`` event in ``dialogue_events`` (typed text or a button
   press), on the day it was sent.
-- **turn**: a question and every event of its conversation up to the next question.
+- **turn**: a question and every event of its conversation up to the next question (events up to ``GRACE_S``
+  after the window's end count: an answer arriving just after midnight answers a question of the day before).
 - **answered**: the turn holds at least one ``bot`` event that is a useful answer. A bot event is *not* a useful
   answer when it is
   - a knowledge abstention (``metadata.abstained`` present: "I don't know" with near misses),
@@ -31,25 +32,49 @@ Definitions (dates are days in Asia/Shanghai; the window is the last ``days`` da
   after a handoff (``handoff_sessions.rating``, e.g. a WeChat citizen answering "5分") for conversations that have
   no row in ``citizen_feedback`` (the widget's rating also marks the handoff episode: counted once).
 
-Cost: four grouped queries over the window's events (a window function numbers the turns; JSON fields are read
-with SQLAlchemy's JSON paths, which compile to ``JSON_EXTRACT`` on SQLite and ``#>>`` on PostgreSQL), using an
-index on ``dialogue_events.timestamp``; no tracker is loaded in Python. ``bench/dashboard.py`` measures it. The
-result is cached for ``cache_seconds`` so a room of editors refreshing the page costs one computation.
+Cost. Past days do not change, so each completed day is computed once from the events (one grouped query over
+that day: a window function numbers the turns; JSON fields are read with SQLAlchemy's JSON paths, which compile to
+``JSON_EXTRACT`` on SQLite and ``#>>`` on PostgreSQL) and kept as counts in ``analytics_daily`` (questions,
+answered, handoffs) and ``analytics_daily_intents`` (questions per intent) — counts only, no conversation ids, so
+the rollup holds no personal data and the history of the dashboard outlives transcripts deleted by retention.
+A request then reads those rows, computes today (and yesterday during its first ``GRACE_S`` seconds) from the
+events, and counts the window's conversations for the handoff rate through an index on
+``dialogue_events (type, timestamp, conversation_id)``; no tracker is loaded in Python. Several replicas may
+snapshot the same day at once: the day's primary key keeps one. ``bench/dashboard.py`` measures it. The result is
+also cached for ``cache_seconds`` so a room of editors refreshing the page costs one computation.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Float, Integer, and_, case, cast, func, inspect, or_, select, text
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    Float,
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    inspect,
+    literal,
+    or_,
+    select,
+    text,
+    union_all,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from assistant.feedback import FeedbackRow, FeedbackStore, SatisfactionSummary, summarise
@@ -64,25 +89,61 @@ NON_ANSWERS: frozenset[str] = frozenset(
 )
 KNOWLEDGE_ACTION = "action_knowledge_answer"
 HANDOFF_ENTRIES = ("queued", "taken_over")
-TIMESTAMP_INDEX = "ix_dialogue_events_timestamp"
+EVENTS_INDEX = "ix_dialogue_events_type_timestamp"
+# answers this long after midnight still count for the day's questions; a day is final this long after it ended
+GRACE_S = 600
 
 _events = EventRow.__table__
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class DailyRow(_Base):
+    """One completed day's counts (the day as ``YYYY-MM-DD`` in Asia/Shanghai)."""
+
+    __tablename__ = "analytics_daily"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    questions: Mapped[int] = mapped_column(Integer)
+    answered: Mapped[int] = mapped_column(Integer)
+    handoffs: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[float] = mapped_column(Float)
+
+
+class DailyIntentRow(_Base):
+    __tablename__ = "analytics_daily_intents"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    intent: Mapped[str] = mapped_column(String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+@dataclass
+class DayFigures:
+    questions: int = 0
+    answered: int = 0
+    handoffs: int = 0
+    intents: Counter[str] = field(default_factory=Counter)
 
 
 def _json(path: tuple[str, ...]) -> ColumnElement[Any]:
     return _events.c.payload[path].as_string()
 
 
-def ensure_timestamp_index(engine: Engine) -> None:
-    """The window is a range of timestamps: without this index every request reads the whole table. Plain DDL
-    (not an ``Index`` on ``EventRow``'s table, which would change the tracker store's own metadata)."""
+def ensure_events_index(engine: Engine) -> None:
+    """Today's events and the window's conversations are ranges of (type, timestamp): without this index every
+    request reads the whole table. Plain DDL (an ``Index`` on ``EventRow``'s table would change the tracker
+    store's own metadata)."""
     EventRow.metadata.create_all(engine, tables=[_events])
     try:
         with engine.begin() as conn:
-            conn.execute(text(f"CREATE INDEX IF NOT EXISTS {TIMESTAMP_INDEX} ON dialogue_events (timestamp)"))
+            conn.execute(text(f"CREATE INDEX IF NOT EXISTS {EVENTS_INDEX} "
+                              "ON dialogue_events (type, timestamp, conversation_id)"))
     except DBAPIError:
         # another replica created it at the same moment (PostgreSQL's IF NOT EXISTS is not race-free)
-        if TIMESTAMP_INDEX not in {i["name"] for i in inspect(engine).get_indexes("dialogue_events")}:
+        if EVENTS_INDEX not in {i["name"] for i in inspect(engine).get_indexes("dialogue_events")}:
             raise
 
 
@@ -105,9 +166,25 @@ def day_number(ts: ColumnElement[Any], dialect: str, offset_s: int) -> ColumnEle
     return cast(shifted, Integer)
 
 
+def _start(day: date) -> float:
+    return datetime(day.year, day.month, day.day, tzinfo=TIMEZONE).timestamp()
+
+
+def _offset(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=TIMEZONE).utcoffset().total_seconds())  # type: ignore[union-attr]
+
+
+def _date(day: Any) -> date:
+    return date(1970, 1, 1) + timedelta(days=int(day))
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
 class Analytics:
-    """Computes the dashboard. ``events`` is the tracker store's engine (``dialogue_events``, and the handoff
-    and feedback tables, which live in the same database); ``knowledge_sessions`` opens a session on the
+    """Computes the dashboard. ``events`` is the tracker store's engine (``dialogue_events``, and the handoff,
+    feedback and rollup tables, which live in the same database); ``knowledge_sessions`` opens a session on the
     knowledge database for the unanswered questions (None: no knowledge base, an empty list)."""
 
     def __init__(
@@ -128,7 +205,8 @@ class Analytics:
         self.top = top
         self._cache: dict[int, tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
-        ensure_timestamp_index(self.engine)
+        ensure_events_index(self.engine)
+        _Base.metadata.create_all(self.engine)
 
     # --- the dashboard --------------------------------------------------------------------------------------
     def dashboard(self, days: int = 14) -> dict[str, Any]:
@@ -146,35 +224,101 @@ class Analytics:
     def compute(self, days: int, now: float) -> dict[str, Any]:
         today = datetime.fromtimestamp(now, TIMEZONE).date()
         first = today - timedelta(days=days - 1)
-        start = datetime(first.year, first.month, first.day, tzinfo=TIMEZONE)
-        end = start + timedelta(days=days)
-        offset = int(start.utcoffset().total_seconds())  # type: ignore[union-attr]
-        t0, t1 = start.timestamp(), end.timestamp()
-        per_day = {first + timedelta(days=i): {"questions": 0, "answered": 0, "handoffs": 0} for i in range(days)}
+        t0, t1 = _start(first), _start(today + timedelta(days=1))
+        # a day is final once its late answers are in; the days after it are computed from the events
+        final = today - timedelta(days=1 if now >= _start(today) + GRACE_S else 2)
+        figures: dict[date, DayFigures] = {}
+        if final >= first:
+            figures |= self.completed_days(first, final, now)
+        live_from = max(first, final + timedelta(days=1))
         with self.engine.connect() as conn:
-            dialect = conn.dialect.name
-            for day, questions, answered in conn.execute(self._turns_query(t0, t1, dialect, offset)):
-                row = per_day.get(_date(day))
-                if row is not None:
-                    row["questions"], row["answered"] = int(questions), int(answered or 0)
-            for day, n in conn.execute(self._handoffs_per_day(t0, t1, dialect, offset)):
-                row = per_day.get(_date(day))
-                if row is not None:
-                    row["handoffs"] = int(n)
+            figures |= self._from_events(conn, live_from, today)
             conversations, handed_off = conn.execute(self._handoff_rate_query(t0, t1)).one()
-            intents = conn.execute(self._intents_query(t0, t1)).all()
-        questions = sum(r["questions"] for r in per_day.values())
-        answered = sum(r["answered"] for r in per_day.values())
+        per_day = [(d, figures.get(d) or DayFigures()) for d in _days(first, today)]
+        questions = sum(f.questions for _, f in per_day)
+        answered = sum(f.answered for _, f in per_day)
+        intents: Counter[str] = Counter()
+        for _, f in per_day:
+            intents.update(f.intents)
+        since, until = datetime.fromtimestamp(t0, UTC), datetime.fromtimestamp(t1, UTC)
         return {
-            "days": [{"date": d.isoformat(), **counts} for d, counts in sorted(per_day.items())],
+            "days": [{"date": d.isoformat(), "questions": f.questions, "answered": f.answered, "handoffs": f.handoffs}
+                     for d, f in per_day],
             "answer_rate": round(answered / questions, 4) if questions else 0.0,
             "handoff_rate": round(int(handed_off or 0) / int(conversations), 4) if conversations else 0.0,
-            "top_intents": [{"intent": str(name), "count": int(n)} for name, n in intents],
-            "top_unanswered": self._unanswered(start.astimezone(UTC), end.astimezone(UTC)),
-            "satisfaction": self.satisfaction(start.astimezone(UTC), end.astimezone(UTC)).to_json(),
+            "top_intents": [{"intent": name, "count": n}
+                            for name, n in sorted(intents.items(), key=lambda kv: (-kv[1], kv[0]))[: self.top]],
+            "top_unanswered": self._unanswered(since, until),
+            "satisfaction": self.satisfaction(since, until).to_json(),
         }
 
-    # --- queries ----------------------------------------------------------------------------------------------
+    # --- completed days: computed once, then read -------------------------------------------------------------
+    def completed_days(self, first: date, last: date, now: float) -> dict[date, DayFigures]:
+        wanted = {d.isoformat(): d for d in _days(first, last)}
+        with self.engine.connect() as conn:
+            out = self._read_days(conn, list(wanted))
+        missing = [d for key, d in wanted.items() if key not in {x.isoformat() for x in out}]
+        if missing:
+            out |= self._snapshot(min(missing), max(missing), now)
+        return out
+
+    def _read_days(self, conn: Connection, keys: list[str]) -> dict[date, DayFigures]:
+        out: dict[date, DayFigures] = {}
+        for chunk in (keys[i:i + 500] for i in range(0, len(keys), 500)):
+            for r in conn.execute(select(DailyRow).where(DailyRow.day.in_(chunk))):
+                out[date.fromisoformat(r.day)] = DayFigures(r.questions, r.answered, r.handoffs)
+            for r in conn.execute(select(DailyIntentRow).where(DailyIntentRow.day.in_(chunk))):
+                out[date.fromisoformat(r.day)].intents[r.intent] = r.count
+        return out
+
+    def _snapshot(self, first: date, last: date, now: float) -> dict[date, DayFigures]:
+        """Compute ``first``..``last`` from the events and keep them (days already kept are left as they are)."""
+        with self.engine.connect() as conn:
+            computed = self._from_events(conn, first, last)
+        for day in _days(first, last):
+            f = computed.setdefault(day, DayFigures())
+            key = day.isoformat()
+            try:
+                with self.engine.begin() as conn:
+                    if conn.scalar(select(DailyRow.day).where(DailyRow.day == key)) is not None:
+                        continue
+                    conn.execute(insert(DailyRow).values(day=key, questions=f.questions, answered=f.answered,
+                                                         handoffs=f.handoffs, computed_at=now))
+                    if f.intents:
+                        conn.execute(insert(DailyIntentRow),
+                                     [{"day": key, "intent": i, "count": n} for i, n in f.intents.items()])
+            except IntegrityError:
+                continue  # another replica kept the same day meanwhile: the same counts
+        return computed
+
+    def forget_days(self, days: Iterable[date] | None = None) -> None:
+        """Drop kept days (all of them by default) so they are computed again from the events: after events of
+        a past day were imported or corrected."""
+        with self.engine.begin() as conn:
+            for table in (DailyIntentRow, DailyRow):
+                stmt = delete(table)
+                if days is not None:
+                    stmt = stmt.where(table.day.in_([d.isoformat() for d in days]))
+                conn.execute(stmt)
+        with self._lock:
+            self._cache.clear()
+
+    # --- figures from the events -------------------------------------------------------------------------------
+    def _from_events(self, conn: Connection, first: date, last: date) -> dict[date, DayFigures]:
+        if last < first:
+            return {}
+        t0, t1 = _start(first), _start(last + timedelta(days=1))
+        dialect, offset = conn.dialect.name, _offset(first)
+        out: dict[date, DayFigures] = {}
+        for day, questions, answered in conn.execute(self._turns_query(t0, t1, dialect, offset)):
+            f = out.setdefault(_date(day), DayFigures())
+            f.questions, f.answered = int(questions), int(answered or 0)
+        for day, n in conn.execute(self._handoffs_per_day(t0, t1, dialect, offset)):
+            out.setdefault(_date(day), DayFigures()).handoffs = int(n)
+        for day, intent, n in conn.execute(self._intents_query(t0, t1, dialect, offset)):
+            out.setdefault(_date(day), DayFigures()).intents[str(intent)] = int(n)
+        return out
+
     def _window(self, t0: float, t1: float) -> ColumnElement[bool]:
         return and_(_events.c.timestamp >= t0, _events.c.timestamp < t1)
 
@@ -191,7 +335,7 @@ class Analytics:
                 .over(partition_by=_events.c.conversation_id, order_by=_events.c.seq, rows=(None, 0))
                 .label("turn"),
             )
-            .where(self._window(t0, t1), _events.c.type.in_(("user", "bot")))
+            .where(self._window(t0, t1 + GRACE_S), _events.c.type.in_(("user", "bot")))
             .subquery("ev")
         )
         turns = (
@@ -204,10 +348,10 @@ class Analytics:
             .subquery("turns")
         )
         day = day_number(turns.c.asked, dialect, offset).label("day")
-        return select(day, func.count(), func.sum(turns.c.answered)).group_by(day)
+        return select(day, func.count(), func.sum(turns.c.answered)).where(turns.c.asked < t1).group_by(day)
 
     def _entries(self, t0: float, t1: float) -> ColumnElement[bool]:
-        return and_(self._window(t0, t1), _events.c.type == "handoff",
+        return and_(_events.c.type == "handoff", self._window(t0, t1),
                     _json(("transition",)).in_(HANDOFF_ENTRIES))
 
     def _handoffs_per_day(self, t0: float, t1: float, dialect: str, offset: int) -> Any:
@@ -215,27 +359,30 @@ class Analytics:
         entries = select(day, _events.c.conversation_id).where(self._entries(t0, t1)).distinct().subquery("entries")
         return select(entries.c.day, func.count()).group_by(entries.c.day)
 
-    def _handoff_rate_query(self, t0: float, t1: float) -> Any:
-        asking = (
-            select(_events.c.conversation_id)
-            .where(self._window(t0, t1), _events.c.type == "user")
-            .distinct()
-            .subquery("asking")
-        )
-        entered = select(_events.c.conversation_id).where(self._entries(t0, t1)).distinct().subquery("entered")
-        joined = asking.outerjoin(entered, asking.c.conversation_id == entered.c.conversation_id)
-        return select(func.count(), func.count(entered.c.conversation_id)).select_from(joined)
-
-    def _intents_query(self, t0: float, t1: float) -> Any:
+    def _intents_query(self, t0: float, t1: float, dialect: str, offset: int) -> Any:
+        day = day_number(_events.c.timestamp, dialect, offset).label("day")
         intent = _json(("parse_data", "intent", "name")).label("intent")
         return (
-            select(intent, func.count().label("n"))
-            .where(self._window(t0, t1), _events.c.type == "user", intent.is_not(None))
-            .group_by(intent)
-            .order_by(func.count().desc(), intent)
-            .limit(self.top)
+            select(day, intent, func.count())
+            .where(_events.c.type == "user", self._window(t0, t1), intent.is_not(None))
+            .group_by(day, intent)
         )
 
+    def _handoff_rate_query(self, t0: float, t1: float) -> Any:
+        # the window's questions (read from the index alone) and handoff entries, grouped by conversation in one
+        # pass: no join, so no plan that looks the many questions up once per entry
+        asked = select(_events.c.conversation_id, literal(1).label("asked"), literal(0).label("entered")).where(
+            _events.c.type == "user", self._window(t0, t1))
+        entered = select(_events.c.conversation_id, literal(0), literal(1)).where(self._entries(t0, t1))
+        both = union_all(asked, entered).subquery("both")
+        per_conversation = (
+            select(func.max(both.c.asked).label("asked"), func.max(both.c.entered).label("entered"))
+            .group_by(both.c.conversation_id)
+            .subquery("per_conversation")
+        )
+        return select(func.count(), func.sum(per_conversation.c.entered)).where(per_conversation.c.asked == 1)
+
+    # --- other tables -----------------------------------------------------------------------------------------
     def _unanswered(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
         if self.knowledge_sessions is None:
             return []
@@ -267,10 +414,5 @@ class Analytics:
         return summarise(counts)
 
 
-def _date(day: Any) -> date:
-    return date(1970, 1, 1) + timedelta(days=int(day))
-
-
 def shanghai_day(ts: float) -> str:
     return datetime.fromtimestamp(ts, TIMEZONE).date().isoformat()
-

@@ -194,3 +194,55 @@ def test_knowledge_sessions_are_optional(tmp_path: Any) -> None:
     store = SQLTrackerStore(f"sqlite:///{tmp_path / 'k.db'}")
     analytics = Analytics(store.engine, FeedbackStore(store.engine), None, clock=lambda: NOW)
     assert analytics.dashboard(2)["top_unanswered"] == []
+
+
+def test_completed_days_are_kept_as_counts_and_outlive_deleted_transcripts(db_url: str) -> None:
+    from sqlalchemy import delete, func, inspect, select
+
+    from assistant.analytics import DailyIntentRow, DailyRow
+    from assistant.store import EventRow
+
+    store = SQLTrackerStore(db_url)
+    script(store)
+    first = Analytics(store.engine, FeedbackStore(store.engine), clock=lambda: NOW, cache_seconds=0)
+    before = first.dashboard(3)
+    with store.engine.connect() as conn:
+        kept = {r.day: (r.questions, r.answered, r.handoffs) for r in conn.execute(select(DailyRow))}
+        intents = conn.scalar(select(func.count()).select_from(DailyIntentRow))
+    # the completed days only (today is computed from the events on every request)
+    assert kept == {"2026-03-08": (3, 1, 1), "2026-03-09": (1, 1, 0)}
+    assert intents == 4  # out_of_scope, greet, thank on the 8th; book_idcard on the 9th
+    # counts only: nothing in the rollup names a conversation
+    for table in ("analytics_daily", "analytics_daily_intents"):
+        assert {c["name"] for c in inspect(store.engine).get_columns(table)} <= {
+            "day", "questions", "answered", "handoffs", "computed_at", "intent", "count"}
+
+    # retention deletes conversation C (8 March): the kept day stays; a second replica reads the same
+    with store.engine.begin() as conn:
+        conn.execute(delete(EventRow).where(EventRow.conversation_id == "conv-c"))
+    replica = Analytics(store.engine, FeedbackStore(store.engine), clock=lambda: NOW, cache_seconds=0)
+    after = replica.dashboard(3)
+    assert after["days"] == before["days"]
+    assert after["top_intents"] == before["top_intents"]
+    # recomputing on purpose sees the deletion
+    replica.forget_days()
+    assert replica.dashboard(3)["days"][0] == {"date": "2026-03-08", "questions": 0, "answered": 0, "handoffs": 0}
+
+
+def test_just_after_midnight_yesterday_is_not_final_and_late_answers_count(tmp_path: Any) -> None:
+    from sqlalchemy import select
+
+    from assistant.analytics import DailyRow
+
+    store = SQLTrackerStore(f"sqlite:///{tmp_path / 'm.db'}")
+    store.append("late", [user("公积金怎么提取", "ask_housing_fund", at(9, 23, 59, 50))])
+    clock = [at(10, 0, 0, 5)]
+    analytics = Analytics(store.engine, FeedbackStore(store.engine), clock=lambda: clock[0], cache_seconds=0)
+    assert analytics.dashboard(2)["days"][0] == {"date": "2026-03-09", "questions": 1, "answered": 0, "handoffs": 0}
+    with store.engine.connect() as conn:
+        assert conn.execute(select(DailyRow.day)).all() == []  # not kept yet: answers may still arrive
+    store.append("late", bot("action_knowledge_answer", at(10, 0, 0, 20), cited=True))
+    clock[0] = at(10, 0, 20)  # the grace period is over: 9 March is kept, with its late answer
+    assert analytics.dashboard(2)["days"][0] == {"date": "2026-03-09", "questions": 1, "answered": 1, "handoffs": 0}
+    with store.engine.connect() as conn:
+        assert [r.day for r in conn.execute(select(DailyRow.day))] == ["2026-03-09"]
