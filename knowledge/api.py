@@ -12,7 +12,7 @@ from collections.abc import Callable, Coroutine
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Path, Query, Request, Response, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -210,21 +210,28 @@ class UnansweredGroupPublic(BaseModel):
     members: list[UnansweredPublic]
 
 
+# a database id or version number: bounded, so a huge number is a 422 rather than an integer overflow in the
+# database driver (a 500)
+MAX_ID = 2**31 - 1
+RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
 class QuestionIds(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ids: list[int] = Field(min_length=1, max_length=500)
+    ids: list[RowId] = Field(min_length=1, max_length=500)
 
 
 class FaqFromUnanswered(BaseModel):
     """A FAQ entry answering citizens' unanswered questions; an empty ``question`` takes the first one's text."""
 
     model_config = ConfigDict(extra="forbid")
-    question_ids: list[int] = Field(min_length=1, max_length=500)
+    question_ids: list[RowId] = Field(min_length=1, max_length=500)
     question: str = Field(default="", max_length=1000)
     answer: str = Field(min_length=1, max_length=20_000)
     similar_questions: list[str] = Field(default_factory=list, max_length=200)
     category: str | None = Field(default=None, max_length=200)
-    document_ids: list[int] = Field(default_factory=list, max_length=50)
+    document_ids: list[RowId] = Field(default_factory=list, max_length=50)
 
 
 class FaqFromUnansweredResult(BaseModel):
@@ -444,12 +451,12 @@ def make_router(
             return DocumentPublic.model_validate(doc)
 
     @router.get("/documents/{doc_id}", response_model=DocumentPublic)
-    def get_document(doc_id: int, service: Service, _user: User) -> DocumentPublic:
+    def get_document(doc_id: IdPath, service: Service, _user: User) -> DocumentPublic:
         with service.session_factory() as s:
             return DocumentPublic.model_validate(repo.get_document(s, doc_id))
 
     @router.put("/documents/{doc_id}", response_model=DocumentPublic)
-    def update_document(doc_id: int, body: DocumentUpdate, service: Service, user: User) -> DocumentPublic:
+    def update_document(doc_id: IdPath, body: DocumentUpdate, service: Service, user: User) -> DocumentPublic:
         # an explicit null clears an optional field, but a title or body can only be replaced
         changes = {
             k: v
@@ -461,17 +468,17 @@ def make_router(
             return DocumentPublic.model_validate(doc)
 
     @router.post("/documents/{doc_id}/archive", response_model=DocumentPublic)
-    def archive_document(doc_id: int, service: Service, _user: User) -> DocumentPublic:
+    def archive_document(doc_id: IdPath, service: Service, _user: User) -> DocumentPublic:
         with service.session_factory() as s, s.begin():
             return DocumentPublic.model_validate(repo.archive_document(s, doc_id))
 
     @router.get("/document/{doc_id}/versions", response_model=DocumentVersions)
     def document_versions(
-        doc_id: int,
+        doc_id: IdPath,
         service: Service,
         _user: User,
-        diff_from: int | None = None,
-        diff_to: int | None = None,
+        diff_from: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+        diff_to: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     ) -> DocumentVersions:
         with service.session_factory() as s:
             versions = [DocumentVersionPublic.model_validate(v) for v in repo.document_versions(s, doc_id)]
@@ -484,11 +491,11 @@ def make_router(
 
     @router.get("/documents/{doc_id}/diff", response_model=DocumentDiff)
     def document_diff(
-        doc_id: int,
+        doc_id: IdPath,
         service: Service,
         _user: User,
-        from_version: Annotated[int | None, Query(alias="from", ge=1)] = None,
-        to_version: Annotated[int | None, Query(alias="to", ge=1)] = None,
+        from_version: Annotated[int | None, Query(alias="from", ge=1, le=MAX_ID)] = None,
+        to_version: Annotated[int | None, Query(alias="to", ge=1, le=MAX_ID)] = None,
     ) -> DocumentDiff:
         """Line diff between two versions (default: the previous and the current one)."""
         with service.session_factory() as s:
@@ -533,12 +540,12 @@ def make_router(
             return FaqPublic.model_validate(repo.create_faq(s, fields, user_name(user)))
 
     @router.get("/faq/{faq_id}", response_model=FaqPublic)
-    def get_faq(faq_id: int, service: Service, _user: User) -> FaqPublic:
+    def get_faq(faq_id: IdPath, service: Service, _user: User) -> FaqPublic:
         with service.session_factory() as s:
             return FaqPublic.model_validate(repo.get_faq(s, faq_id))
 
     @router.put("/faq/{faq_id}", response_model=FaqPublic)
-    def update_faq(faq_id: int, body: FaqUpdate, service: Service, _user: User) -> FaqPublic:
+    def update_faq(faq_id: IdPath, body: FaqUpdate, service: Service, _user: User) -> FaqPublic:
         with service.session_factory() as s, s.begin():
             changes = {
                 k: v
@@ -548,7 +555,7 @@ def make_router(
             return FaqPublic.model_validate(repo.update_faq(s, faq_id, changes))
 
     @router.post("/faq/{faq_id}/archive", response_model=FaqPublic)
-    def archive_faq(faq_id: int, service: Service, _user: User) -> FaqPublic:
+    def archive_faq(faq_id: IdPath, service: Service, _user: User) -> FaqPublic:
         with service.session_factory() as s, s.begin():
             return FaqPublic.model_validate(repo.archive_faq(s, faq_id))
 
@@ -575,7 +582,7 @@ def make_router(
         return [_version_public(v) for v in service.versions()]
 
     @router.post("/versions/{version_id}/rollback", response_model=IndexVersionPublic)
-    def rollback(version_id: int, service: Service, _user: User) -> IndexVersionPublic:
+    def rollback(version_id: IdPath, service: Service, _user: User) -> IndexVersionPublic:
         return _version_public(service.rollback(version_id))
 
     # hit testing and unanswered questions
@@ -630,7 +637,7 @@ def make_router(
             )
 
     @router.post("/unanswered/{question_id}/handled", response_model=UnansweredPublic)
-    def mark_handled(question_id: int, service: Service, _user: User) -> UnansweredPublic:
+    def mark_handled(question_id: IdPath, service: Service, _user: User) -> UnansweredPublic:
         with service.session_factory() as s, s.begin():
             return UnansweredPublic.model_validate(repo.mark_handled(s, question_id))
 

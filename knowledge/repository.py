@@ -313,9 +313,26 @@ def _version(session: Session, doc_id: int, version: int) -> DocumentVersion:
     return row
 
 
+# how a version's fields read in a diff: editors see which field changed in their own words
+_FIELD_LABELS = {
+    "department": "部门",
+    "service_item": "服务事项",
+    "source_url": "来源链接",
+    "effective_date": "生效日期",
+    "expiry_date": "失效日期",
+    "tags": "标签",
+}
+
+
 def _render_snapshot(snapshot: dict[str, Any]) -> list[str]:
-    meta = [f"{k}: {snapshot.get(k)}" for k in sorted(snapshot) if k not in ("title", "body")]
-    return [f"# {snapshot.get('title')}", *meta, "", *str(snapshot.get("body", "")).splitlines()]
+    def shown(value: Any) -> str:
+        if isinstance(value, list):
+            return "、".join(map(str, value)) or "（无）"
+        return "（无）" if value in (None, "") else str(value)
+
+    extra = sorted(k for k in snapshot if k not in _FIELD_LABELS and k not in ("title", "body"))
+    meta = [f"{_FIELD_LABELS.get(k, k)}：{shown(snapshot.get(k))}" for k in [*_FIELD_LABELS, *extra]]
+    return [f"标题：{snapshot.get('title')}", *meta, "", *str(snapshot.get("body", "")).splitlines()]
 
 
 @dataclass(frozen=True)

@@ -1,26 +1,33 @@
 """The content editor's page and its login: ``/editor``, ``/editor/static/*`` and ``/api/editor/*``.
 
 The page is static (plain HTML, CSS and JS served from this package; nothing from a CDN) and talks to the
-knowledge-base API under ``/api/kb``. Its login opens a session like the console's, for the roles that may edit
-content, and sets the session cookie on ``/api`` — where the knowledge API and the dashboard are — rather than on
-``/console``, so the browser sends it to them; changes carry the session's CSRF token in ``X-CSRF-Token``.
+knowledge-base API under ``/api/kb`` and to the dashboard. Like the console, it has its own login call, for the
+roles that may edit content (editors and admins): the rate limits, the audit entries and the session cookie are the
+ones every staff page shares (``Auth.login``, ``set_session_cookie``: HttpOnly, SameSite=Strict, path ``/``).
+Changes carry the session's CSRF token in ``X-CSRF-Token``.
 (No ``from __future__ import annotations``: FastAPI must see the local ``Annotated`` aliases as objects.)
 """
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from assistant.accounts import SESSION_COOKIE, Accounts, Auth, Login, client_address
+from assistant.accounts import (
+    EDITOR_ROLES,
+    Accounts,
+    Auth,
+    Login,
+    clear_session_cookie,
+    client_address,
+    set_session_cookie,
+)
 from assistant.errors import ApiError
 
 STATIC = Path(__file__).parent / "static"
-EDITOR_ROLES = ("admin", "editor")
-COOKIE_PATH = "/api"
 STATIC_TYPES = {
     "editor.js": "text/javascript; charset=utf-8",
     "editor.css": "text/css; charset=utf-8",
@@ -43,21 +50,7 @@ class Credentials(BaseModel):
     password: str = Field(..., min_length=1, max_length=256)
 
 
-class Lock(Protocol):
-    retry_after_s: int
-
-
-class Throttle(Protocol):
-    """Login rate limiting (``assistant.login_limits.LoginThrottle``)."""
-
-    def check(self, username: str, source: str) -> Lock | None: ...
-
-    def record(self, username: str, source: str, ok: bool) -> None: ...
-
-
-def make_editor_router(
-    accounts: Accounts, *, cookie_secure: bool = True, throttle: Throttle | None = None
-) -> APIRouter:
+def make_editor_router(accounts: Accounts, *, cookie_secure: bool = True) -> APIRouter:
     auth = Auth(accounts)
     Editor = Annotated[Login, Depends(auth.require_role(*EDITOR_ROLES))]
     router = APIRouter(tags=["editor"])
@@ -74,32 +67,19 @@ def make_editor_router(
 
     @router.post("/api/editor/login")
     async def login(body: Credentials, request: Request) -> Response:
-        source = client_address(request)
-        if throttle is not None:
-            lock = await asyncio.to_thread(throttle.check, body.username, source)
-            if lock is not None:
-                raise ApiError(429, "login_locked", "登录失败次数过多，请稍后再试", "Too many failed logins; try later",
-                               {"Retry-After": str(lock.retry_after_s)})
-        user = await asyncio.to_thread(accounts.authenticate, body.username, body.password)
-        ok = user is not None and user.role in EDITOR_ROLES
-        if throttle is not None:
-            await asyncio.to_thread(throttle.record, body.username, source, ok)
-        if user is None or not ok:
-            accounts.audit(body.username, "login.failed", "editor", source, {})
-            raise ApiError(401, "bad_credentials", "用户名或密码错误", "Wrong username or password")
-        token, csrf, expires = accounts.open_session(user)
-        accounts.audit(user.username, "login", "editor", source, {})
-        # no token in the body: the page has it only as an HttpOnly cookie, out of reach of any script
-        response = JSONResponse({"user": user.to_json(), "csrf": csrf, "expires_at": expires})
-        response.set_cookie(SESSION_COOKIE, token, max_age=int(expires - accounts.clock()), httponly=True,
-                            secure=cookie_secure, samesite="strict", path=COOKIE_PATH)
+        # rate limited per username and address and audited by Auth.login; editors and admins only
+        grant = await asyncio.to_thread(auth.login, body.username, body.password, client_address(request),
+                                        roles=EDITOR_ROLES, where="editor")
+        # no token in the body: the page holds the session only as an HttpOnly cookie, out of any script's reach
+        response = JSONResponse({"user": grant.user.to_json(), "csrf": grant.csrf, "expires_at": grant.expires_at})
+        set_session_cookie(response, grant, secure=cookie_secure, now=accounts.clock())
         return response
 
     @router.post("/api/editor/logout")
-    async def logout(who: Editor) -> Response:
-        accounts.close_session(who.token_hash)
+    async def logout(who: Editor, request: Request) -> Response:
+        auth.logout(who, client_address(request), where="editor")
         response = JSONResponse({"ok": True})
-        response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH)
+        clear_session_cookie(response)
         return response
 
     @router.get("/api/editor/me")

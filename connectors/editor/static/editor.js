@@ -2,7 +2,7 @@
  * Every text from documents, FAQ entries, citizens or the server is inserted with textContent; the one exception
  * is the Markdown preview, whose HTML comes from the server's sanitizing renderer (raw HTML escaped, unsafe link
  * schemes dropped; the page's Content-Security-Policy runs no inline script either).
- * The session is an HttpOnly cookie on /api; changes carry the session's CSRF token in X-CSRF-Token. */
+ * The session is the staff pages' HttpOnly cookie; changes carry the session's CSRF token in X-CSRF-Token. */
 (function () {
   "use strict";
   var csrf = null, me = null;
