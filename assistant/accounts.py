@@ -215,7 +215,17 @@ class Accounts:
         self.audit(by, "user.reset_password", username, source, {})
 
     # --- sessions -----------------------------------------------------------------------------------------
-    def authenticate(self, username: str, password: str) -> User | None:
+    def authenticate(self, username: str, password: str, source: str = "") -> User | None:
+        """The active user with this password, else None. Rate limited (``assistant.login_limits``) whoever calls
+        it: while the username or address is locked the password is not even checked, and each outcome counts.
+        ``Auth.login`` adds the 429 answer, audit entries and the session."""
+        if self.throttle.check(username, source) is not None:
+            return None
+        user = self._check_password(username, password)
+        self.throttle.record(username, source, ok=user is not None)
+        return user
+
+    def _check_password(self, username: str, password: str) -> User | None:
         with Session(self.engine) as s:
             row = s.scalars(select(UserRow).where(UserRow.username == username)).first()
             stored = row.password_hash if row is not None else self._dummy
@@ -362,15 +372,12 @@ class Auth:
             raise ApiError(429, "login_locked", f"登录失败次数过多，请 {minutes} 分钟后再试",
                            f"Too many failed logins; try again in {minutes} minute(s)",
                            {"Retry-After": str(lock.retry_after_s)})
-        user = self.accounts.authenticate(username, password)
+        user = self.accounts.authenticate(username, password, source)
         if user is None or user.role not in frozenset(roles):
-            # a right password for a role that may not log in here is not a guess: it does not count to the lock
-            if user is None:
-                throttle.record(username, source, ok=False)
+            # a right password for a role that may not log in here is not a guess: it counted as a success
             reason = "credentials" if user is None else "role"
             self.accounts.audit(username[:64], "login.failure", where, source, {"reason": reason})
             raise ApiError(401, "bad_credentials", "用户名或密码错误", "Wrong username or password")
-        throttle.record(username, source, ok=True)
         token, csrf, expires = self.accounts.open_session(user)
         self.accounts.audit(user.username, "login.success", where, source, {"role": user.role})
         return LoginGrant(user, token, csrf, expires)

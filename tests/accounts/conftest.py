@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from accounts_helpers import KB_DOCS, KB_FAQ_LINES, PASSWORD, STAFF
+from accounts_helpers import FAST_HASHER, KB_DOCS, KB_FAQ_LINES, PASSWORD, STAFF
 from demo_project import LiveServer, copy_demo_project, serve, stop, write_config
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -53,6 +53,10 @@ def runtime(project_dir: Path) -> Any:
 
     rt = build_runtime(project_dir)
     asyncio.run(rt.agent.handle(UserMessage("warm-up", "你好")))
+    # real argon2 with cheap parameters: the login tests make dozens of logins on a busy 2-core machine, and the
+    # hashing cost is not what they test (the dummy hash of unknown users is remade with the same parameters)
+    rt.accounts.hasher = FAST_HASHER
+    rt.accounts._dummy = FAST_HASHER.hash(uuid.uuid4().hex)
     for username, role in STAFF.items():
         if rt.accounts.get(username) is None:
             rt.accounts.create_user(username, PASSWORD, role, team="general" if role == "agent" else None)

@@ -150,6 +150,10 @@ def test_every_route_is_classified(app: FastAPI) -> None:
 def test_every_route_answers_each_role_as_the_table_says(client: TestClient, app: FastAPI, runtime: Any) -> None:
     ops = operations(app)
     assert len(ops) >= 40, ops  # walked from the app, not written by hand
+    walked = {(m, t) for m, t, _p, _b in ops}
+    assert {("POST", "/api/kb/publish"), ("POST", "/console/api/conversations/{cid}/reveal"), ("GET", "/admin"),
+            ("POST", "/api/admin/users/{username}/role"), ("GET", "/console"), ("POST", "/webchat/messages"),
+            ("GET", "/socket.io/"), ("POST", "/api/auth/logout")} <= walked
     problems: list[str] = []
     counted = {"public": 0, "protected": 0}
     for method, template, params, json_body in ops:
