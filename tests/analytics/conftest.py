@@ -14,20 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from analytics_reference import PASSWORD, STAFF
 from demo_project import copy_demo_project, write_config
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from assistant.accounts import ROLES
 from assistant.agent import UserMessage
 from connectors.backoffice_demo import RunningBackOffice, serve_in_thread
 
 KB_DOCS = ("appointment-rules.md", "citizen-centre.md", "idcard-renew.md")
 KB_FAQ_LINES = 10
-PASSWORD = "correct-horse-battery"
 HIGH_LIMITS = {"rate_per_minute": 1_000_000, "rate_burst": 100_000, "timeout_s": 30}
-# role -> user name; "editor" only once the accounts know the role (issue 7 adds it)
-STAFF = {"admin": "dash-admin", "agent": "dash-agent", **({"editor": "dash-editor"} if "editor" in ROLES else {})}
 
 
 @pytest.fixture(scope="session")
