@@ -189,16 +189,6 @@ def form_submissions(payloads: Sequence[Mapping[str, Any]]) -> list[dict[str, An
     return out
 
 
-def pending_form(payloads: Sequence[Mapping[str, Any]]) -> bool:
-    """The conversation holds a form whose submission failed and waits for a retry (its values are kept for it)."""
-    from assistant.events import event_from_dict
-    from assistant.tracker import replay
-
-    state = replay(event_from_dict(dict(p)) for p in payloads)
-    latest = state.slots.get(PENDING_SLOT)
-    return isinstance(latest, Mapping) and latest.get("status") == "pending"
-
-
 def _grouping_key(text: str) -> str:
     """The key the knowledge base groups an unanswered question under (``record_unanswered``)."""
     from knowledge.repository import mask_personal_data
@@ -315,6 +305,23 @@ class CitizenData:
                     conn.execute(update(t).where(t.c.id == row_id).values(count=t.c.count - times))
                 touched += 1
             out[UNANSWERED] = touched
+        return out
+
+    def remove_conversations(self, conn: Connection, conversation_ids: Sequence[str], *,
+                             dry_run: bool = False) -> dict[str, int]:
+        """Rows of the conversation-linked tables for these conversations, deleted inside the caller's transaction
+        (or only counted); rows per table."""
+        out: dict[str, int] = {}
+        for name in BY_CONVERSATION:
+            t = self.table(name)
+            if t is None:
+                continue
+            clause = t.c.conversation_id.in_(list(conversation_ids))
+            if dry_run:
+                n = conn.execute(select(func.count()).select_from(t).where(clause)).scalar()
+            else:
+                n = conn.execute(delete(t).where(clause)).rowcount
+            out[name] = int(n or 0)
         return out
 
     def rows(self, conn: Connection, linked: Linked) -> dict[str, list[dict[str, Any]]]:

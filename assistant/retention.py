@@ -7,8 +7,8 @@ handoff (waiting or with staff), with an open ticket staff have not answered, or
 failed and waits for a retry (in its slots or in the form outbox). Inbound message ids (WeChat dedupe) and
 unanswered-question texts are shared across citizens and go by their own age.
 
-In the server, each conversation is deleted under the engine's conversation lock (Redis across replicas) and its
-cached tracker dropped; the daily run is claimed per day in ``privacy_runs`` with one conditional UPDATE, so of
+Conversations go in batches, one transaction each (whole conversations or none); in the server each batch is
+deleted under its conversations' engine locks (Redis across replicas) and their cached trackers dropped; the daily run is claimed per day in ``privacy_runs`` with one conditional UPDATE, so of
 several replicas exactly one runs it.
 """
 
@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +29,7 @@ from sqlalchemy import JSON, Column, Float, MetaData, String, Table, delete, fun
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from assistant.forms.state import PENDING_SLOT
 from assistant.handoff.store import OPEN_STATES
 from assistant.privacy import (
     DEDUPE,
@@ -42,7 +44,6 @@ from assistant.privacy import (
     PrivacyConfig,
     epoch,
     iso,
-    pending_form,
     privacy_config,
     time_param,
 )
@@ -54,6 +55,8 @@ KEPT_OPEN_HANDOFF = "open_handoff"
 KEPT_OPEN_TICKET = "open_ticket"
 KEPT_PENDING_FORM = "pending_form"
 KEPT_ACTIVE = "active_again"  # written to while the run was going
+# events after which slots start again from their defaults (the submission slot is re-set if carried over)
+_SLOT_RESETS = ("restart", "session_started", "reset_slots")
 
 
 @dataclass
@@ -93,47 +96,66 @@ _ACTIVITY = ((EVENTS, ("timestamp",)), (SESSIONS, ("created_at", "queued_at", "c
 
 class Retention:
     def __init__(self, engine: Engine, config: PrivacyConfig | None = None, *,
-                 audit: Auditor | None = None, clock: Callable[[], float] = time.time) -> None:
+                 audit: Auditor | None = None, clock: Callable[[], float] = time.time,
+                 batch_size: int = 200) -> None:
         self.engine = engine
         self.config = config or PrivacyConfig()
         self.audit = audit
         self.clock = clock
+        # conversations per transaction: each is deleted whole or not at all, and a batch keeps the statements
+        # per conversation below one
+        self.batch_size = batch_size
 
     # --- deciding -------------------------------------------------------------------------------------------
     def last_activity(self, conn: Connection, data: CitizenData,
-                      conversation_id: str | None = None) -> dict[str, float]:
+                      conversation_ids: Sequence[str] | None = None) -> dict[str, float]:
+        """The latest time anything was written about each conversation (all of them, or the ones given)."""
         out: dict[str, float] = {}
         for name, columns in _ACTIVITY:
             t = data.table(name)
-            if t is None:
+            present = [t.c[c] for c in columns if t is not None and c in t.c]
+            if t is None or not present:
                 continue
             cid = t.c.conversation_id
-            for col in (c for c in columns if c in t.c):
-                q = select(cid, func.max(t.c[col])).group_by(cid)
-                if conversation_id is not None:
-                    q = q.where(cid == conversation_id)
-                _merge(out, conn.execute(q))
+            q = select(cid, *(func.max(c) for c in present)).group_by(cid)
+            if conversation_ids is not None:
+                q = q.where(cid.in_(list(conversation_ids)))
+            for row in conn.execute(q):
+                _merge(out, ((row[0], v) for v in row[1:]))
         return out
 
-    def _open_reason(self, conn: Connection, data: CitizenData, conversation_id: str) -> str | None:
-        sessions, tickets = data.table(SESSIONS), data.table(TICKETS)
-        if sessions is not None and conn.execute(
-            select(func.count()).select_from(sessions)
-            .where(sessions.c.conversation_id == conversation_id, sessions.c.state.in_(OPEN_STATES))
-        ).scalar():
-            return KEPT_OPEN_HANDOFF
-        if tickets is not None and conn.execute(
-            select(func.count()).select_from(tickets)
-            .where(tickets.c.conversation_id == conversation_id, tickets.c.status == "open")
-        ).scalar():
-            return KEPT_OPEN_TICKET
-        outbox = data.table(OUTBOX)
-        if outbox is not None and conn.execute(
-            select(func.count()).select_from(outbox)
-            .where(outbox.c.conversation_id == conversation_id, outbox.c.status == "pending")
-        ).scalar():
-            return KEPT_PENDING_FORM
-        return None
+    def _open(self, conn: Connection, data: CitizenData, ids: Sequence[str]) -> dict[str, str]:
+        """Why each of ``ids`` must stay although it is old: staff still have it, or a form waits for a retry."""
+        out: dict[str, str] = {}
+        checks = ((SESSIONS, "state", OPEN_STATES, KEPT_OPEN_HANDOFF), (TICKETS, "status", ("open",), KEPT_OPEN_TICKET),
+                  (OUTBOX, "status", ("pending",), KEPT_PENDING_FORM))
+        for name, column, values, reason in checks:
+            t = data.table(name)
+            if t is None or not ids:
+                continue
+            q = select(t.c.conversation_id).where(t.c.conversation_id.in_(list(ids)), t.c[column].in_(values))
+            for cid in conn.execute(q.distinct()).scalars():
+                out.setdefault(cid, reason)
+        return out
+
+    def _pending_forms(self, conn: Connection, data: CitizenData, ids: Sequence[str]) -> set[str]:
+        """Conversations whose latest ``submission`` slot (since the slots were last reset) says "pending": the
+        form failed to submit and keeps its values for a retry."""
+        t = data.table(EVENTS)
+        if t is None or not ids:
+            return set()
+        latest: dict[str, Any] = {}
+        q = (select(t.c.conversation_id, t.c.type, t.c.payload)
+             .where(t.c.conversation_id.in_(list(ids)), t.c.type.in_(("slot", *_SLOT_RESETS)))
+             .order_by(t.c.conversation_id, t.c.seq))
+        for cid, kind, payload in conn.execute(q):
+            if kind in _SLOT_RESETS:
+                latest[cid] = None
+            else:
+                p = payload if isinstance(payload, dict) else json.loads(payload)
+                if p.get("name") == PENDING_SLOT:
+                    latest[cid] = p.get("value")
+        return {c for c, v in latest.items() if isinstance(v, dict) and v.get("status") == "pending"}
 
     def expired(self, cutoff: float) -> list[str]:
         """Conversations whose last activity anywhere is older than ``cutoff`` (whether or not they are kept)."""
@@ -143,22 +165,28 @@ class Retention:
         return sorted(c for c, ts in activity.items() if ts < cutoff)
 
     # --- deleting -------------------------------------------------------------------------------------------
+    def delete_batch(self, conversation_ids: Sequence[str], cutoff: float, *, dry_run: bool = False,
+                     data: CitizenData | None = None) -> tuple[dict[str, str], list[str], dict[str, int]]:
+        """Conversations in one transaction, whole or not at all: (why each kept one stays, the ones deleted — or
+        that would be —, rows per table)."""
+        data = data or CitizenData(self.engine)
+        ids = list(conversation_ids)
+        with self.engine.begin() as conn:
+            # decided again inside the transaction: a citizen may have written since the list was made
+            activity = self.last_activity(conn, data, ids)
+            kept = {c: KEPT_ACTIVE for c in ids if activity.get(c, float("-inf")) >= cutoff}
+            kept |= self._open(conn, data, [c for c in ids if c not in kept])
+            kept |= dict.fromkeys(self._pending_forms(conn, data, [c for c in ids if c not in kept]),
+                                  KEPT_PENDING_FORM)
+            gone = [c for c in ids if c not in kept]
+            counts = data.remove_conversations(conn, gone, dry_run=dry_run) if gone else {}
+        return kept, gone, counts
+
     def delete_conversation(self, conversation_id: str, cutoff: float, *, dry_run: bool = False,
                             data: CitizenData | None = None) -> tuple[str | None, dict[str, int]]:
-        """One conversation in one transaction: (why it was kept, or None; rows deleted — or that would be)."""
-        data = data or CitizenData(self.engine)
-        with self.engine.begin() as conn:
-            # decided again inside the transaction: the citizen may have written since the list was made
-            last = self.last_activity(conn, data, conversation_id).get(conversation_id)
-            if last is not None and last >= cutoff:
-                return KEPT_ACTIVE, {}
-            reason = self._open_reason(conn, data, conversation_id)
-            if reason is not None:
-                return reason, {}
-            linked = data.link(conn, conversation_id, with_shared=False)
-            if pending_form(linked.payloads):
-                return KEPT_PENDING_FORM, {}
-            return None, data.count(conn, linked) if dry_run else data.delete(conn, linked)
+        """One conversation: (why it was kept, or None; rows deleted — or that would be)."""
+        kept, _, counts = self.delete_batch([conversation_id], cutoff, dry_run=dry_run, data=data)
+        return kept.get(conversation_id), counts
 
     def sweep(self, cutoff: float, unanswered_cutoff: float, *, dry_run: bool = False,
               data: CitizenData | None = None) -> dict[str, int]:
@@ -199,35 +227,41 @@ class Retention:
         started = time.monotonic()
         report, unanswered_cutoff = self._start(days, dry_run)
         data = CitizenData(self.engine)
-        for conversation_id in self.expired(report.cutoff):
-            self._tally(report, *self.delete_conversation(conversation_id, report.cutoff, dry_run=dry_run, data=data))
+        expired = self.expired(report.cutoff)
+        for i in range(0, len(expired), self.batch_size):
+            self._tally(report, *self.delete_batch(expired[i : i + self.batch_size], report.cutoff,
+                                                   dry_run=dry_run, data=data))
         report.add(self.sweep(report.cutoff, unanswered_cutoff, dry_run=dry_run, data=data))
         return self._finish(report, started, actor, source)
 
     async def run_async(self, *, lock: Callable[[str], contextlib.AbstractAsyncContextManager[Any]],
                         forget: Callable[[str], None] | None = None, days: int | None = None,
                         actor: str = "system", source: str = "") -> RetentionReport:
-        """The same run inside a server: each conversation under its lock, the database work off the event loop."""
+        """The same run inside a server: each batch under its conversations' locks (taken in order, so two runs
+        cannot deadlock), the database work off the event loop, the deleted conversations' cached trackers
+        dropped."""
         started = time.monotonic()
         report, unanswered_cutoff = self._start(days, False)
         data = await asyncio.to_thread(CitizenData, self.engine)
-        for conversation_id in await asyncio.to_thread(self.expired, report.cutoff):
-            async with lock(conversation_id):
-                kept, counts = await asyncio.to_thread(self.delete_conversation, conversation_id, report.cutoff,
-                                                       data=data)
-            if kept is None and forget is not None:
-                forget(conversation_id)
-            self._tally(report, kept, counts)
+        expired = await asyncio.to_thread(self.expired, report.cutoff)
+        for i in range(0, len(expired), self.batch_size):
+            batch = expired[i : i + self.batch_size]
+            async with contextlib.AsyncExitStack() as stack:
+                for conversation_id in batch:
+                    await stack.enter_async_context(lock(conversation_id))
+                kept, gone, counts = await asyncio.to_thread(self.delete_batch, batch, report.cutoff, data=data)
+                for conversation_id in gone if forget is not None else ():
+                    forget(conversation_id)
+            self._tally(report, kept, gone, counts)
         report.add(await asyncio.to_thread(self.sweep, report.cutoff, unanswered_cutoff, data=data))
         return self._finish(report, started, actor, source)
 
     @staticmethod
-    def _tally(report: RetentionReport, kept: str | None, counts: dict[str, int]) -> None:
-        if kept is not None:
-            report.keep(kept)
-        else:
-            report.conversations += 1
-            report.add(counts)
+    def _tally(report: RetentionReport, kept: dict[str, str], gone: list[str], counts: dict[str, int]) -> None:
+        for reason in kept.values():
+            report.keep(reason)
+        report.conversations += len(gone)
+        report.add(counts)
 
 
 # ---- the daily run in the server ------------------------------------------------------------------------------

@@ -105,18 +105,17 @@ def test_days_and_config_set_the_cutoff(engine: Engine, db_url: str) -> None:
         _retention(w).run(days=0)
 
 
-def test_a_failure_mid_conversation_leaves_it_whole(sqlite_url: str) -> None:
-    """One transaction per conversation: the ticket delete of the second conversation fails, so that
-    conversation keeps every row and the first is entirely gone."""
+def test_a_failure_mid_batch_leaves_its_conversations_whole(sqlite_url: str) -> None:
+    """One transaction per batch of conversations: the ticket delete of the second batch fails, so both of its
+    conversations keep every row while the first batch is entirely gone."""
     from assistant.store import make_engine
 
     engine = make_engine(sqlite_url)
     w = World.open(sqlite_url, engine)
-    w.conversation("c1", days_ago(300))
-    w.ticket("c1", days_ago(300))
-    w.conversation("c2", days_ago(300))
-    w.ticket("c2", days_ago(300))
-    w.handoff_episode("c2", days_ago(300))
+    for cid in ("c1", "c2", "c3", "c4"):
+        w.conversation(cid, days_ago(300))
+        w.ticket(cid, days_ago(300))
+    w.handoff_episode("c4", days_ago(300))
     deletes: list[str] = []
 
     def fail_on_second_ticket_delete(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
@@ -125,15 +124,18 @@ def test_a_failure_mid_conversation_leaves_it_whole(sqlite_url: str) -> None:
             if len(deletes) == 2:
                 raise RuntimeError("simulated crash")
 
+    retention = Retention(w.engine, PrivacyConfig(), audit=w.accounts.audit, clock=lambda: NOW, batch_size=2)
     event.listen(engine, "before_cursor_execute", fail_on_second_ticket_delete)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        _retention(w).run()
+        retention.run()
     event.remove(engine, "before_cursor_execute", fail_on_second_ticket_delete)
-    assert w.rows_about("c1") == dict.fromkeys(TABLES, 0)
-    assert w.rows_about("c2") == {"dialogue_events": 9, "handoff_sessions": 1, "handoff_tickets": 1,
+    assert w.rows_about("c1") == w.rows_about("c2") == dict.fromkeys(TABLES, 0)
+    assert w.rows_about("c3") == {"dialogue_events": 9, "handoff_sessions": 0, "handoff_tickets": 1,
                                   "citizen_feedback": 0, "form_outbox": 0}
-    assert _retention(w).run().conversations == 1  # the next run finishes the job
-    assert w.rows_about("c2") == dict.fromkeys(TABLES, 0)
+    assert w.rows_about("c4") == {"dialogue_events": 9, "handoff_sessions": 1, "handoff_tickets": 1,
+                                  "citizen_feedback": 0, "form_outbox": 0}
+    assert retention.run().conversations == 2  # the next run finishes the job
+    assert w.rows_about("c3") == w.rows_about("c4") == dict.fromkeys(TABLES, 0)
 
 
 def test_a_conversation_written_to_after_the_list_was_made_is_kept(sqlite_url: str) -> None:
