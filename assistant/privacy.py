@@ -235,26 +235,24 @@ class CitizenData:
         rows = conn.execute(select(t.c.payload).where(t.c.conversation_id == conversation_id).order_by(t.c.seq))
         return [p if isinstance(p, dict) else json.loads(p) for (p,) in rows]
 
-    def link(self, conn: Connection, conversation_id: str, *, with_shared: bool = True) -> Linked:
-        """Where this conversation's rows are. ``with_shared=False`` leaves out the tables shared across citizens
-        (dedupe keys, unanswered questions), which retention deletes by age instead."""
+    def link(self, conn: Connection, conversation_id: str) -> Linked:
+        """Where this conversation's rows are, including its share of the tables shared across citizens (which
+        retention deletes by age instead)."""
         payloads = self.events(conn, conversation_id)
         where: dict[str, ColumnElement[bool]] = {
             name: t.c.conversation_id == conversation_id
             for name in BY_CONVERSATION
             if (t := self.table(name)) is not None
         }
-        unanswered: list[tuple[int, int]] = []
-        if with_shared:
-            dedupe = self.table(DEDUPE)
-            if dedupe is not None:
-                # connectors/wechat.py dedupe_key: "wx:msg:<MsgId>", or "wx:evt:<openid>:<CreateTime>" for events
-                clause: ColumnElement[bool] = dedupe.c.key.in_([f"wx:msg:{m}" for m in message_ids(payloads)])
-                if conversation_id.startswith("wechat:"):
-                    openid = conversation_id.removeprefix("wechat:")
-                    clause = clause | dedupe.c.key.like(f"wx:evt:{_like_escape(openid)}:%", escape="\\")
-                where[DEDUPE] = clause
-            unanswered = self._unanswered_shares(conn, user_texts(payloads))
+        dedupe = self.table(DEDUPE)
+        if dedupe is not None:
+            # connectors/wechat.py dedupe_key: "wx:msg:<MsgId>", or "wx:evt:<openid>:<CreateTime>" for events
+            clause: ColumnElement[bool] = dedupe.c.key.in_([f"wx:msg:{m}" for m in message_ids(payloads)])
+            if conversation_id.startswith("wechat:"):
+                openid = conversation_id.removeprefix("wechat:")
+                clause = clause | dedupe.c.key.like(f"wx:evt:{_like_escape(openid)}:%", escape="\\")
+            where[DEDUPE] = clause
+        unanswered = self._unanswered_shares(conn, user_texts(payloads))
         return Linked(payloads, where, unanswered)
 
     def _unanswered_shares(self, conn: Connection, texts: Sequence[str]) -> list[tuple[int, int]]:
@@ -279,15 +277,6 @@ class CitizenData:
             ).scalar():
                 return True
         return False
-
-    def count(self, conn: Connection, linked: Linked) -> dict[str, int]:
-        out = {
-            name: int(conn.execute(select(func.count()).select_from(self.tables[name]).where(clause)).scalar() or 0)
-            for name, clause in linked.where.items()
-        }
-        if UNANSWERED in self.tables:
-            out[UNANSWERED] = len(linked.unanswered)
-        return out
 
     def delete(self, conn: Connection, linked: Linked) -> dict[str, int]:
         """Delete the linked rows inside the caller's transaction; rows per table."""
