@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from fastapi import APIRouter, Depends, FastAPI
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 import assistant.forms  # noqa: F401  (registers FormPolicy in the engine's policy registry)
 from assistant.accounts import Accounts, Auth, Login, User
@@ -28,7 +28,8 @@ from assistant.domain import Domain
 from assistant.forms.config import FormsConfig
 from assistant.forms.wiring import build_forms_runtime
 from assistant.migrations import exclusive, migrate
-from connectors.submission import submitter_for
+from assistant.store import make_engine
+from connectors.submission import attach_outbox, outbox_for, submitter_for
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class Runtime:
     handoff: Any = None
     accounts: Any = None
     delivery: Any = None
+    # the forms package's runtime (form actions, submitter, outbox), for the outbox worker
+    forms: Any = None
 
     def extra_routers(self) -> list[APIRouter]:
         return self.routers
@@ -66,7 +69,8 @@ class Runtime:
 
     def _database_ok(self) -> bool:
         try:
-            engine = create_engine(self.database_url)
+            # bounded connect timeout: /readyz must answer while the database is unreachable
+            engine = make_engine(self.database_url)
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
             engine.dispose()
@@ -153,10 +157,18 @@ def build_runtime(project: Path | str, *, with_knowledge: bool = True) -> Runtim
     knowledge = open_knowledge(project, config) if with_knowledge else None
     forms_config: FormsConfig = getattr(config, "forms", None) or FormsConfig()
     domain_path = project / "domain.yml" if (project / "domain.yml").exists() else project / "domain"
-    forms = build_forms_runtime(project, Domain.load(domain_path), forms_config, submitter_for(forms_config.submission))
+    # forms the back office cannot take wait in the outbox table for a background retry
+    outbox = outbox_for(forms_config, resolve_url(config.database.url, project))
+    forms = build_forms_runtime(project, Domain.load(domain_path), forms_config, submitter_for(forms_config.submission),
+                                outbox=outbox)
     agent = build_agent(project, interpreter, knowledge=knowledge, extra_actions=forms.actions)
     runtime = Runtime(project, config, interpreter, agent, knowledge, resolve_url(config.database.url, project))
+    runtime.forms = forms
     use_redis_locks(runtime)
+    if config.redis.url:
+        from assistant.outage import redis_check
+
+        runtime.checks["redis"] = redis_check(config.redis.url)  # /readyz names Redis when it is unreachable
     from connectors.console.wiring import attach_console
 
     attach_console(runtime)
@@ -192,6 +204,7 @@ def create_server_app(project: Path | str, *, runtime: Runtime | None = None) ->
     from connectors.console.wiring import bind_channels
 
     bind_channels(runtime, app.state.channels)
+    attach_outbox(runtime, app)  # kept forms are submitted in the background and the citizen told (forms.outbox)
     from assistant.retention import schedule_daily
 
     schedule_daily(app, runtime)  # expired citizens' data deleted daily, by one replica (privacy.daily_run)
