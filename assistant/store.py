@@ -35,6 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from assistant.events import Event, event_from_dict, event_to_dict
 from assistant.migrations import ensure_schema
+from knowledge.db import engine_options
 
 
 class ConversationReset(LookupError):
@@ -112,7 +113,8 @@ def make_engine(url: str, base_dir: Path | None = None) -> Engine:
             path = base_dir / path
         path.parent.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{path}"
-    engine = create_engine(url, json_serializer=lambda o: json.dumps(o, ensure_ascii=False))
+    # bounded connect timeout and pre-ping: an outage fails requests fast and heals without a restart
+    engine = create_engine(url, json_serializer=lambda o: json.dumps(o, ensure_ascii=False), **engine_options(url))
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
