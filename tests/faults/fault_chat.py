@@ -1,0 +1,36 @@
+"""A citizen filling the demo's social-security-card loss report through the web chat, answering what is asked."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+
+# what the bot's question mentions -> the citizen's answer
+ANSWERS = (
+    ("核对", "确认"),
+    ("姓名", "张三"),  # before 身份证: "姓名（与身份证一致）"
+    ("身份证", "110101199003077571"),
+    ("手机", "13912345678"),
+    ("电话", "13912345678"),
+    ("丢失", "跳过"),
+    ("区县", "青川区"),
+)
+
+
+def texts(response: httpx.Response) -> str:
+    return "\n".join(m.get("text") or "" for m in response.json()["messages"])
+
+
+def fill_loss_report(post: Callable[[str, str], httpx.Response], *, max_turns: int = 12) -> str:
+    """Start the form and answer until the confirmation has been answered; the last reply's text."""
+    reply = texts(post("m-start", "/social_security_card_loss"))
+    for turn in range(max_turns):
+        answer = next((a for cue, a in ANSWERS if cue in reply), None)
+        assert answer is not None, f"unexpected question: {reply}"
+        response = post(f"m-{turn}", answer)
+        assert response.status_code == 200, response.text
+        reply = texts(response)
+        if answer == "确认":
+            return reply
+    raise AssertionError(f"the form did not reach its confirmation: {reply}")
