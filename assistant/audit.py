@@ -110,15 +110,22 @@ def _install_append_only(conn: Connection) -> None:
 
 
 def create_schema(engine: Engine, *metadatas: Any) -> None:
-    """Create the accounts' tables and the audit log's triggers. On PostgreSQL an advisory lock serialises this
-    between replicas starting together (concurrent CREATE OR REPLACE FUNCTION fails otherwise)."""
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('gov_assistant.audit_log'))"))
-        for metadata in metadatas:
-            metadata.create_all(conn)
-        _Base.metadata.create_all(conn)
-        _install_append_only(conn)
+    """The accounts' tables and the audit log's triggers. The migrated tables (users, sessions, audit log) come
+    from ``assistant.migrations``; the rest (``metadatas``, e.g. login attempts) are created here, under the same
+    PostgreSQL advisory lock, so replicas starting together do not race (concurrent CREATE OR REPLACE FUNCTION
+    fails otherwise)."""
+    from assistant.migrations import ensure_schema, exclusive
+
+    with exclusive(engine):
+        ensure_schema(engine)
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # ``exclusive`` is re-entrant per process, not per thread: threads of one process wait here
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('gov_assistant.accounts_schema'))"))
+            for metadata in metadatas:
+                metadata.create_all(conn)
+            _Base.metadata.create_all(conn)
+            _install_append_only(conn)
 
 
 @dataclass(frozen=True)
