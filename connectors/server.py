@@ -172,6 +172,9 @@ def build_runtime(project: Path | str, *, with_knowledge: bool = True) -> Runtim
     from connectors.console.wiring import attach_console
 
     attach_console(runtime)
+    from connectors.admin.wiring import attach_admin
+
+    attach_admin(runtime)  # staff login (/api/auth), admin page and API (/admin, /api/admin)
     if knowledge is not None:
         from knowledge.api import make_router
 
@@ -205,6 +208,9 @@ def create_server_app(project: Path | str, *, runtime: Runtime | None = None) ->
 
     bind_channels(runtime, app.state.channels)
     attach_outbox(runtime, app)  # kept forms are submitted in the background and the citizen told (forms.outbox)
+    from connectors.admin.wiring import install_audit
+
+    install_audit(app, runtime)  # every successful privileged request of a logged-in user is audited
     from assistant.retention import schedule_daily
 
     schedule_daily(app, runtime)  # expired citizens' data deleted daily, by one replica (privacy.daily_run)
