@@ -161,6 +161,7 @@
     log.appendChild(li);
     log.scrollTop = log.scrollHeight;
     if (announce) speak(m.text);
+    ratingAfter(h, announce, li);
   }
   function renderResult(result) {
     if (result.reply_to && seenBot[result.reply_to]) return;
@@ -270,5 +271,79 @@
     })
     .catch(function () {})
     .then(connect);
-  window.GovAssistant = { sessionId: sessionId, send: submit, setElderly: setElderly };
+  // ---- satisfaction rating: 1–5 stars and a comment, after a staff member's service or from the link ------
+  var rateLink = el("button", { type: "button", class: "ga-rate-link" }, "评价本次服务");
+  var ratePanel = el("div", { class: "ga-rate", role: "group", "aria-label": "服务评价 / rate this service", hidden: "" });
+  ratePanel.appendChild(el("p", { class: "ga-rate-title" }, "评价本次服务：请打星（5 星最满意），也可以留下意见 / Rate our service"));
+  var stars = el("div", { class: "ga-stars", role: "radiogroup", "aria-label": "评分 / score" });
+  var rateScore = 0, agentServed = false;
+  function paintStars() {
+    Array.prototype.forEach.call(stars.children, function (b, i) {
+      b.classList.toggle("ga-on", i < rateScore);
+      b.setAttribute("aria-checked", i + 1 === rateScore ? "true" : "false");
+    });
+    rateSend.disabled = rateScore === 0;
+  }
+  [1, 2, 3, 4, 5].forEach(function (n) {
+    var b = el("button", { type: "button", class: "ga-star", role: "radio", "aria-checked": "false", "aria-label": n + " 星 / " + n, "data-score": String(n) }, "★");
+    b.addEventListener("click", function () { rateScore = n; paintStars(); });
+    stars.appendChild(b);
+  });
+  ratePanel.appendChild(stars);
+  ratePanel.appendChild(el("label", { for: "ga-rate-comment", class: "ga-visually-hidden" }, "评价意见（选填）"));
+  var rateComment = el("textarea", { id: "ga-rate-comment", class: "ga-rate-comment", rows: "2", maxlength: "500", placeholder: "您的意见或建议（选填，最多500字）" });
+  ratePanel.appendChild(rateComment);
+  var rateActions = el("div", { class: "ga-rate-actions" });
+  var rateSend = el("button", { type: "button", class: "ga-rate-submit", disabled: "" }, "提交评价");
+  var rateLater = el("button", { type: "button", class: "ga-rate-cancel" }, "以后再说");
+  rateActions.appendChild(rateSend);
+  rateActions.appendChild(rateLater);
+  ratePanel.appendChild(rateActions);
+  var rateStatus = el("p", { class: "ga-rate-status", role: "status", "aria-live": "polite" }, "");
+  ratePanel.appendChild(rateStatus);
+  root.insertBefore(ratePanel, form);
+  root.appendChild(rateLink);
+  function openRating() {
+    rateScore = 0; rateComment.value = ""; rateStatus.textContent = ""; paintStars();
+    ratePanel.hidden = false;
+    stars.firstChild.focus();
+  }
+  // a staff member's service has ended (closed with the rating prompt, or handed back to the assistant): ask
+  // (the prompt's own star buttons rate in the chat instead: choosing one closes the panel)
+  function ratingAfter(h, live, li) {
+    if (!h) return;
+    if (h.from === "agent") agentServed = true;
+    if ((h.rate || (h.state === "bot" && agentServed)) && live) openRating();
+    if (h.rate || h.state === "bot") agentServed = false;
+    if (h.rate) Array.prototype.forEach.call(li.querySelectorAll(".ga-quick"), function (b) {
+      b.addEventListener("click", function () { ratePanel.hidden = true; });
+    });
+  }
+  rateLink.addEventListener("click", openRating);
+  rateLater.addEventListener("click", function () { ratePanel.hidden = true; });
+  rateSend.addEventListener("click", function () {
+    if (!rateScore) return;
+    rateSend.disabled = true;
+    var comment = rateComment.value.trim();
+    fetch(base + "/webchat/feedback", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Session-Id": sessionId },
+      body: JSON.stringify({ sender_id: sessionId, score: rateScore, comment: comment || null })
+    }).then(function (r) {
+      return r.json().then(function (body) {
+        if (!r.ok) {
+          rateStatus.textContent = (body.message_zh || "提交失败") + " / " + (body.message_en || "failed");
+          rateSend.disabled = false;
+          return;
+        }
+        rateStatus.textContent = "感谢您的评价！/ Thank you!";
+        setTimeout(function () { ratePanel.hidden = true; }, 2000);
+      });
+    }).catch(function () {
+      rateStatus.textContent = "网络不可用，请稍后再试 / offline, try again later";
+      rateSend.disabled = false;
+    });
+  });
+
+  window.GovAssistant = { sessionId: sessionId, send: submit, setElderly: setElderly, rate: openRating };
 })();
