@@ -135,7 +135,9 @@ def _json(path: tuple[str, ...]) -> ColumnElement[Any]:
 def ensure_events_index(engine: Engine) -> None:
     """Today's events and the window's conversations are ranges of (type, timestamp): without this index every
     request reads the whole table. Plain DDL (an ``Index`` on ``EventRow``'s table would change the tracker
-    store's own metadata)."""
+    store's own metadata). On a large existing PostgreSQL table build it beforehand without blocking writers
+    (``CREATE INDEX CONCURRENTLY ix_dialogue_events_type_timestamp ON dialogue_events (type, timestamp,
+    conversation_id)``): this statement then finds it and does nothing."""
     EventRow.metadata.create_all(engine, tables=[_events])
     try:
         with engine.begin() as conn:
