@@ -185,6 +185,7 @@ class SearchResponse(BaseModel):
     hits: list[HitPublic]
     citations: list[CitationPublic]
     near_misses: list[HitPublic]  # when not answered: what a "did you mean" would offer
+    answer_threshold: float | None = None  # the confidence (a hit's score) an answer needs
 
 
 class UnansweredPublic(BaseModel):
@@ -590,7 +591,9 @@ def make_router(
     @router.post("/search", response_model=SearchResponse)
     def search(body: SearchRequest, service: Service, _user: User) -> SearchResponse:
         result = service.search(body.query, body.k, record=False)
-        return search_response(result, service.live_version)
+        response = search_response(result, service.live_version)
+        response.answer_threshold = service.config.answer_threshold
+        return response
 
     @router.get("/unanswered", response_model=list[UnansweredPublic])
     def unanswered(

@@ -129,15 +129,25 @@ def publish(page: Any) -> int:
 
 
 def test_import_edit_publish_ask_and_roll_back(browser: Any, editor_page: Any, live_server: LiveServer,
-                                              tmp_path: Path) -> None:
+                                              runtime: Any, tmp_path: Path) -> None:
     page = editor_page
+    # a sheet with a question but no answer: the whole import is refused, the report names the file and row
+    bad = tmp_path / "问答.csv"
+    bad.write_text("问题,答案\n养犬证多久年审？,每年一次。\n养犬证丢了怎么办？,\n", encoding="utf-8")
+    open_tab(page, "导入")
+    page.set_input_files("#import-files", str(bad))
+    page.click("#import-btn")
+    page.wait_for_selector("#import-report tbody tr.st-failed")
+    failed = page.locator("#import-report tbody tr.st-failed").inner_text()
+    assert "问答.csv" in failed and "row 3" in failed and "失败" in failed, failed
+    assert "未写入任何内容" in page.inner_text("#import-summary")
     # import a DOCX: the per-file report
     upload = tmp_path / "养犬登记.docx"
     upload.write_bytes(docx_bytes())
-    open_tab(page, "导入")
     page.set_input_files("#import-files", str(upload))
     page.click("#import-btn")
     page.wait_for_selector("#import-report:not([hidden]) tbody tr")
+    assert page.locator("#import-report tbody tr").count() == 1  # this upload's report only
     row = page.locator("#import-report tbody tr").first.inner_text()
     assert "养犬登记.docx" in row and "已导入" in row, row
     assert "新增 1" in page.inner_text("#import-summary")
@@ -183,6 +193,7 @@ def test_import_edit_publish_ask_and_roll_back(browser: Any, editor_page: Any, l
     page.click("#hit-btn")
     page.wait_for_selector("#hit-result:not([hidden])")
     assert "会回答" in page.inner_text("#hit-verdict") and NEW_PLACE in page.inner_text("#hit-answer")
+    assert f"置信度达到 {runtime.knowledge.config.answer_threshold:.2f} 才会回答" in page.inner_text("#hit-live")
     cite = page.locator("#hit-citations li").first.inner_text()
     assert TITLE in cite and "办理地点" in cite and "v2" in cite and "2026-01-01" in cite and SOURCE_URL in cite
     assert page.locator("#hit-hits tr").count() >= 1
@@ -259,4 +270,37 @@ def test_logging_out_returns_to_the_login_screen(editor_page: Any) -> None:
     page.wait_for_selector("#login:not([hidden])")
     page.reload()
     page.wait_for_selector("#login:not([hidden])")  # the session is closed, not only hidden
+    assert page.locator("#app").is_hidden()
+
+
+def test_a_faq_entry_is_written_with_phrasings_and_a_linked_document(editor_page: Any, runtime: Any) -> None:
+    page = editor_page
+    open_tab(page, "常见问题")
+    page.click("#faq-new")
+    page.fill("#faq-question", "换身份证要本人去吗？")
+    page.fill("#faq-similar", "身份证能代办吗\n换证可以让家人去吗")
+    page.fill("#faq-answer", "换领身份证需本人到场采集人像和指纹，不能代办。")
+    page.fill("#faq-category", "户政")
+    page.fill("#faq-doc-filter", "身份证")
+    option = page.locator("#faq-docs option").first
+    title = option.inner_text()
+    page.select_option("#faq-docs", value=option.get_attribute("value"))
+    page.click("#faq-save")
+    page.wait_for_function("document.getElementById('status').textContent.includes('已保存为草稿')")
+    heading = page.inner_text("#faq-heading")
+    faq_id = int(heading.split("#")[1])
+    from knowledge.repository import get_faq
+
+    with runtime.knowledge.session_factory() as s:
+        faq = get_faq(s, faq_id)
+        assert faq.similar_questions == ["身份证能代办吗", "换证可以让家人去吗"] and faq.category == "户政"
+        assert len(faq.document_ids) == 1 and faq.status == "draft"
+    assert title in page.locator("#faq-docs option:checked").all_inner_texts()
+
+
+def test_an_expired_session_goes_back_to_the_login_screen(editor_page: Any) -> None:
+    page = editor_page
+    page.context.clear_cookies()  # as if the session had expired
+    open_tab(page, "文档")
+    page.wait_for_selector("#login:not([hidden])")
     assert page.locator("#app").is_hidden()

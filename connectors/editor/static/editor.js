@@ -9,6 +9,8 @@
   var PAGE = 50;
   var DOC_STATUS = { draft: "草稿", published: "已发布", archived: "已归档" };
   var VERSION_STATUS = { live: "线上", previous: "可回滚", building: "构建中", failed: "失败", retired: "已清理" };
+  // the retrievers' and confidence features' names, for editors (the raw name follows for the technical reader)
+  var SCORE_NAMES = { dense: "语义", pinyin: "拼音", char: "字符", bm25: "关键词", margin: "领先幅度", coverage: "覆盖率" };
   var FILE_STATUS = { created: "已导入", updated: "已更新", duplicate: "重复", failed: "失败", skipped: "未处理" };
   var state = {
     tab: "docs", docOffset: 0, docTotal: 0, doc: null, faqOffset: 0, faqTotal: 0, faq: null,
@@ -381,6 +383,7 @@
     var form = new FormData();
     Array.prototype.forEach.call(files, function (f) { form.append("files", f, f.name); });
     $("import-btn").disabled = true;
+    $("import-report").hidden = true; clear($("import-report").tBodies[0]);  // no earlier upload's report
     $("import-summary").textContent = "正在导入 " + files.length + " 个文件…";
     api("POST", "/api/kb/import", form, true).then(function (b) {
       var t = b.totals;
@@ -491,7 +494,8 @@
     var v = $("hit-verdict");
     v.textContent = b.answered ? (b.direct_faq ? "会回答（直接命中常见问题）" : "会回答") : "不回答（置信度不足，转人工或提示咨询 12345）";
     v.className = "badge " + (b.answered ? "ok" : "no");
-    $("hit-live").textContent = b.live_version ? "线上索引版本 #" + b.live_version : "尚无线上索引";
+    $("hit-live").textContent = (b.live_version ? "线上索引版本 #" + b.live_version : "尚无线上索引") +
+      (typeof b.answer_threshold === "number" ? " · 置信度达到 " + b.answer_threshold.toFixed(2) + " 才会回答" : "");
     $("hit-answer-box").hidden = !b.answered;
     $("hit-answer").textContent = b.answer || "";
     var cites = $("hit-citations"); clear(cites);
@@ -508,7 +512,7 @@
       tr.appendChild(text);
       tr.appendChild(el("td", { class: "num" }, h.score.toFixed(3)));
       var scores = Object.keys(h.scores).filter(function (k) { return k !== "fused"; }).map(function (k) {
-        return k + " " + Number(h.scores[k]).toFixed(3);
+        return (SCORE_NAMES[k] ? SCORE_NAMES[k] + " " : "") + k + " " + Number(h.scores[k]).toFixed(3);
       });
       tr.appendChild(el("td", { class: "meta" }, scores.join("，")));
       var src = el("td"); src.appendChild(el("span", {}, citationText(h.citation)));
