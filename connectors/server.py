@@ -176,10 +176,12 @@ def build_runtime(project: Path | str, *, with_knowledge: bool = True) -> Runtim
 
     attach_admin(runtime)  # staff login (/api/auth), admin page and API (/admin, /api/admin)
     if knowledge is not None:
+        from connectors.editor.wiring import attach_editor
         from knowledge.api import make_router
 
         # the editor API answers only a logged-in editor or admin (session cookie with CSRF, or bearer token)
         runtime.routers.append(make_router(lambda: knowledge, editor_dependency(runtime.accounts)))
+        attach_editor(runtime)  # the content editor's page (/editor) and login (/api/editor)
     return runtime
 
 
