@@ -15,6 +15,10 @@ from assistant.config import RedisConfig
 CONNECT_TIMEOUT_S = 2.0
 SOCKET_TIMEOUT_S = 5.0
 HEALTH_CHECK_INTERVAL_S = 15
+# connections per process; when all are busy a command waits this long for one instead of failing at once (the
+# default pool raises as soon as 100 commands are in flight, e.g. 200 conversations waiting for their locks)
+MAX_CONNECTIONS = 100
+POOL_WAIT_S = 5.0
 
 
 def redis_client(config: RedisConfig) -> aioredis.Redis | None:
@@ -22,14 +26,18 @@ def redis_client(config: RedisConfig) -> aioredis.Redis | None:
     (one process: callers use their in-process implementation)."""
     if not config.url:
         return None
-    return aioredis.Redis.from_url(
+    pool = aioredis.BlockingConnectionPool.from_url(
         config.url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=POOL_WAIT_S,
         socket_connect_timeout=CONNECT_TIMEOUT_S,
         socket_timeout=SOCKET_TIMEOUT_S,
         health_check_interval=HEALTH_CHECK_INTERVAL_S,
         # keys and payloads we write are UTF-8 text; pub/sub listeners get str, not bytes
         decode_responses=True,
     )
+    # the client closes its pool with it (aclose)
+    return aioredis.Redis.from_pool(pool)
 
 
 def key(config: RedisConfig, *parts: str) -> str:
