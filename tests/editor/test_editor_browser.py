@@ -139,7 +139,7 @@ def test_import_edit_publish_ask_and_roll_back(browser: Any, editor_page: Any, l
     page.click("#import-btn")
     page.wait_for_selector("#import-report tbody tr.st-failed")
     failed = page.locator("#import-report tbody tr.st-failed").inner_text()
-    assert "问答.csv" in failed and "row 3" in failed and "失败" in failed, failed
+    assert "问答.csv" in failed and "第 3 行" in failed and "失败" in failed and "答案为空" in failed, failed
     assert "未写入任何内容" in page.inner_text("#import-summary")
     # import a DOCX: the per-file report
     upload = tmp_path / "养犬登记.docx"

@@ -393,13 +393,20 @@
       loadFacets();
     }).catch(function (b) {
       if (b && b.report) {
-        $("import-summary").textContent = "导入失败，未写入任何内容。" + errorText(b);
+        $("import-summary").textContent = errorText(b);  // "导入失败，未写入任何内容：文件 (位置)：原因"
         importReport(b.report.files);
       } else {
         $("import-summary").textContent = errorText(b);
       }
     }).then(function () { $("import-btn").disabled = false; });
   });
+  // where an importer found the problem ("row 3", "line 7", "front matter"), in the editor's words
+  function place(location) {
+    if (!location) return "";
+    var m = /^(row|line) (\d+)$/.exec(location);
+    if (m) return "第 " + m[2] + " 行";
+    return location === "front matter" ? "文件头元数据" : location;
+  }
   function importReport(files) {
     var table = $("import-report"), body = table.tBodies[0];
     clear(body); table.hidden = false;
@@ -410,7 +417,7 @@
       tr.appendChild(el("td", {}, f.created));
       tr.appendChild(el("td", {}, f.updated));
       tr.appendChild(el("td", {}, f.duplicate));
-      tr.appendChild(el("td", {}, f.location || ""));
+      tr.appendChild(el("td", {}, place(f.location)));
       tr.appendChild(el("td", {}, f.error_zh ? f.error_zh + " / " + f.error_en : ""));
       body.appendChild(tr);
     });
