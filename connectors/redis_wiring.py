@@ -48,6 +48,9 @@ def attach_redis(runtime: Any, app: FastAPI, *, index_poll_s: float = INDEX_POLL
     deps = getattr(getattr(runtime, "handoff", None), "deps", None)
     if deps is not None and isinstance(deps.bus, RedisBus):
         parts.append(deps.bus)
+        # the waiting-time estimate counts staff with a console open on any replica, not only on this one
+        shared_bus, here = deps.bus, deps.agents_online
+        deps.agents_online = lambda: max(len(shared_bus.online()), here())
 
     bridge = CitizenBridge(client, settings.prefix)
     for name, channel in app.state.channels.items():
