@@ -182,6 +182,9 @@ def build_runtime(project: Path | str, *, with_knowledge: bool = True) -> Runtim
         # the editor API answers only a logged-in editor or admin (session cookie with CSRF, or bearer token)
         runtime.routers.append(make_router(lambda: knowledge, editor_dependency(runtime.accounts)))
         attach_editor(runtime)  # the content editor's page (/editor) and login (/api/editor)
+    from connectors.dashboard import attach_dashboard
+
+    attach_dashboard(runtime)  # GET /api/dashboard (admin, editor) and POST /webchat/feedback (citizens)
     return runtime
 
 
