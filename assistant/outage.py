@@ -14,6 +14,7 @@ transaction (``assistant.agent``), so a 503 means either nothing was stored or t
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from sqlalchemy import exc as sa_exc
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -114,3 +115,20 @@ class OutageGuard:
             if err is None or started:
                 raise
             await error_response(err)(scope, receive, send)
+
+
+def redis_check(url: str, timeout_s: float = 1.0) -> Callable[[], bool]:
+    """A readiness check for ``/readyz``: True when Redis answers a PING within ``timeout_s`` (no retries, so an
+    outage shows at once and the probe never holds the event loop long)."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    client = redis.Redis.from_url(
+        url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, retry=Retry(NoBackoff(), 0)
+    )
+
+    def check() -> bool:
+        return bool(client.ping())
+
+    return check

@@ -126,8 +126,9 @@ class OutboxStore:
         now = self.clock()
         due = or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < now)
         with Session(self.engine) as s:
-            rows = s.scalars(
-                select(OutboxRow)
+            rows = s.execute(
+                select(OutboxRow.key, OutboxRow.conversation_id, OutboxRow.form, OutboxRow.target, OutboxRow.channel,
+                       OutboxRow.data, OutboxRow.attempts)
                 .where(OutboxRow.status == PENDING, OutboxRow.next_attempt_at <= now, due)
                 .order_by(OutboxRow.next_attempt_at)
                 .limit(limit)
