@@ -301,6 +301,39 @@ def test_a_faq_entry_is_written_with_phrasings_and_a_linked_document(editor_page
 def test_an_expired_session_goes_back_to_the_login_screen(editor_page: Any) -> None:
     page = editor_page
     page.context.clear_cookies()  # as if the session had expired
-    open_tab(page, "文档")
+    page.get_by_role("tab", name="常见问题").click()  # its list call answers 401
     page.wait_for_selector("#login:not([hidden])")
     assert page.locator("#app").is_hidden()
+
+
+def test_content_with_html_is_shown_as_text_everywhere(editor_page: Any, runtime: Any) -> None:
+    from knowledge.repository import ChunkSettings, DocumentFields, create_document, record_unanswered
+
+    attack = '<img src=x onerror="window.__pwned=1"><b>加粗</b>'
+    with runtime.knowledge.session_factory() as s, s.begin():
+        create_document(s, DocumentFields(title=f"恶意标题{attack}", body=f"正文{attack}", department=attack),
+                        "tester", ChunkSettings())
+        record_unanswered(s, f"恶意提问{attack}", [])
+    page = editor_page
+    open_tab(page, "文档")
+    page.fill("#doc-q", "恶意标题")
+    page.press("#doc-q", "Enter")
+    item = page.locator("#doc-list li", has_text="恶意标题")
+    item.wait_for()
+    assert attack in item.inner_text()
+    item.click()
+    page.wait_for_function("document.getElementById('doc-preview').textContent.includes('正文')")
+    page.locator("#doc-versions tr").first.wait_for()
+    open_tab(page, "未解答问题")
+    page.locator("#ua-list li.group", has_text="恶意提问").wait_for()
+    assert attack in page.inner_text("#ua-list")
+    for where in ("#doc-list", "#doc-form", "#doc-preview", "#ua-list", "#doc-dept"):
+        assert page.locator(f"{where} img, {where} b").count() == 0, where
+    assert page.evaluate("window.__pwned === undefined")
+
+
+def test_the_page_script_writes_html_only_into_the_preview() -> None:
+    script = (ROOT / "connectors" / "editor" / "static" / "editor.js").read_text(encoding="utf-8")
+    writes = re.findall(r"^.*\b(?:innerHTML|outerHTML|insertAdjacentHTML|document\.write)\b.*$", script, re.M)
+    code = [w for w in writes if not w.strip().startswith("//")]
+    assert code == ['        if (seq === previewSeq) $("doc-preview").innerHTML = b.html;'], code

@@ -235,8 +235,12 @@
       api("POST", "/api/kb/preview", { markdown: text }).then(function (b) {
         // sanitized by the server's Markdown renderer (raw HTML disabled): the only innerHTML on this page
         if (seq === previewSeq) $("doc-preview").innerHTML = b.html;
-      }).catch(fail);
-    }, 250);
+      }).catch(function (b) {
+        if (seq !== previewSeq || (b && b.status === 401)) return;
+        var box = $("doc-preview"); clear(box);
+        box.appendChild(el("p", { class: "hint" }, "预览暂不可用：" + errorText(b)));
+      });
+    }, 600);  // after a pause in typing: at most ~100 previews a minute, under the server's rate limit
   }
   $("doc-body").addEventListener("input", renderPreview);
 
