@@ -134,8 +134,10 @@ def test_agent_on_one_replica_and_citizen_on_the_other_see_each_other_live(repli
         warm = httpx.post(f"{r.url}/webchat/messages", timeout=60,
                           json={"session_id": f"warm-{uuid.uuid4().hex[:12]}", "message_id": "w1", "text": "你好"})
         assert warm.status_code == 200, warm.text
+    second = f"citizen-{uuid.uuid4().hex[:12]}"
     with connect(ws_url(a, "/console/ws"), additional_headers=bearer) as console, \
-            connect(ws_url(b, f"/webchat/ws?session_id={session}")) as citizen:
+            connect(ws_url(b, f"/webchat/ws?session_id={session}")) as citizen, \
+            connect(ws_url(b, f"/webchat/ws?session_id={second}")) as waiting:
         wait_for(console, lambda m: m.get("type") == "hello")
         time.sleep(0.5)  # both replicas' listeners are subscribed (their first socket started them)
 
@@ -147,6 +149,11 @@ def test_agent_on_one_replica_and_citizen_on_the_other_see_each_other_live(repli
         queue_latency = time.monotonic() - started
         wait_for(citizen, lambda m: m.get("type") == "bot" and m.get("reply_to") == "m1")
         assert added["session"]["state"] == "waiting"
+        # a second citizen on B queues behind the first
+        waiting.send(json.dumps({"message_id": "q1", "text": "转人工"}))
+        wait_for(console, lambda m: m.get("type") == "queue" and m.get("op") == "added"
+                 and m["session"]["conversation_id"] == second)
+        wait_for(waiting, lambda m: m.get("type") == "bot" and m.get("reply_to") == "q1")
 
         # the agent claims on A; the greeting reaches the citizen's socket on B
         r = httpx.post(f"{a.url}/console/api/conversations/{session}/claim", headers=bearer, timeout=20)
@@ -156,6 +163,10 @@ def test_agent_on_one_replica_and_citizen_on_the_other_see_each_other_live(repli
                             and any((x.get("custom") or {}).get("handoff", {}).get("from") == "agent"
                                     for x in m["messages"]))
         assert "王芳" in "".join(pushed_texts(greeting))
+        # A's queue-position round reaches the second citizen's socket on B: now first in line
+        moved = wait_for(waiting, lambda m: m.get("type") == "push" and any(
+            (x.get("custom") or {}).get("handoff", {}).get("position") == 1 for x in m["messages"]))
+        assert moved["messages"][0]["custom"]["handoff"]["state"] == "waiting"
 
         # the citizen writes again on B: the agent's console on A shows it live (masked)
         console.send(json.dumps({"type": "watch", "conversation_id": session}))
