@@ -264,5 +264,5 @@ def test_lock_figures_for_200_conversations_on_two_replicas(redis_prefix: str) -
     print(f"\nlocks: 2000 turns of 200 conversations on 2 stores: {per_second:.0f} turns/s, wait p50 "
           f"{figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms, max {figures['max_ms']:.1f} ms")
     assert overlaps == 0
-    # a queued copy waits for one 5 ms turn plus polling; generous for a loaded machine
-    assert figures["p99_ms"] < 2000
+    # 400 waiters polling in one process on a shared machine: the bound is far below redis.lock_wait_s (20 s)
+    assert figures["p99_ms"] < 5000
