@@ -53,11 +53,10 @@ def require_postgres() -> Any:
     from sqlalchemy import create_engine
     from sqlalchemy.exc import OperationalError
 
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
         admin.connect().close()
     except (OperationalError, ImportError) as err:
-        admin.dispose()
         if os.environ.get("GOV_ASSISTANT_REQUIRE_SERVICES") == "1":
             pytest.fail(f"PostgreSQL not reachable: {err}")
         pytest.skip(f"PostgreSQL not reachable: {err}")
