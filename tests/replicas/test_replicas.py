@@ -178,8 +178,9 @@ def test_kill_9_a_replica_in_the_middle_of_50_conversations(cluster: Cluster) ->
         f"{len(long_waits)} (max {max(long_waits, default=0):.1f} s, lease {LEASE_S:.0f} s)"
     )
     assert lb.reasons["transport"] > 0  # the kill did cut requests in flight
-    # a lock A held when it died kept its conversation waiting for at most about one lease
-    assert max(long_waits, default=0) < LEASE_S + 2
+    # a lock A held when it died kept its conversation waiting for about one lease (plus the polls' delays on a
+    # busy replica), far from redis.lock_wait_s (20 s), after which the message would have been refused
+    assert max(long_waits, default=0) < LEASE_S + 5
 
     handoff = HandoffStore(cluster.database_url)
     counts = submissions(cluster)
