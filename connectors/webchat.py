@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from assistant.agent import UserMessage
 from assistant.errors import ApiError, error_for_status
 from assistant.limits import TokenBucket
+from assistant.outage import RETRY_AFTER_S, as_api_error
 from connectors.rendering import reply_to_webchat
 
 log = logging.getLogger(__name__)
@@ -125,9 +126,9 @@ class WebchatChannel:
     async def handle(self, msg: IncomingMessage) -> dict[str, Any]:
         text = clean_text(msg.text, self.settings.max_text)
         async with self._session_locks[msg.session_id]:
-            earlier = replies_to(await self._events(msg.session_id), msg.message_id)
-            if earlier is not None:
-                return {"reply_to": msg.message_id, "messages": earlier, "duplicate": True}
+            duplicate = replies_to(await self._events(msg.session_id), msg.message_id) is not None
+            # the engine answers a repeated id itself, finishing first a turn that a dying replica or a database
+            # outage cut off after the message was stored (answering from the transcript here would skip that)
             replies = await self.runtime.agent.handle(
                 UserMessage(
                     conversation_id=msg.session_id,
@@ -137,7 +138,7 @@ class WebchatChannel:
                     metadata={},
                 )
             )
-        return {"reply_to": msg.message_id, "messages": [reply_to_webchat(r) for r in replies], "duplicate": False}
+        return {"reply_to": msg.message_id, "messages": [reply_to_webchat(r) for r in replies], "duplicate": duplicate}
 
     def router(self) -> APIRouter:
         router = APIRouter(tags=["webchat"])
@@ -216,6 +217,14 @@ class WebchatChannel:
             result = await self.handle(msg)
         except ApiError as err:
             await ws.send_json({"type": "error", "reply_to": msg.message_id, **err.body()})
+            return
+        except Exception as exc:
+            # a database or Redis outage: tell the widget (it re-sends the same id later) instead of dropping the socket
+            outage = as_api_error(exc)
+            if outage is None:
+                raise
+            await ws.send_json({"type": "error", "reply_to": msg.message_id, "retry_after": RETRY_AFTER_S,
+                                **outage.body()})
             return
         await ws.send_json({"type": "bot", **result})
 
