@@ -218,7 +218,9 @@ class OutboxWorker:
     async def run_once(self) -> int:
         """Process the rows due now; how many were submitted."""
         done = 0
-        for item in self.store.claim(self.config.batch, self.config.lease_s):
+        # the store's calls run in a worker thread: a database that does not answer must not stall the event loop
+        # (and every request on it) for the connect timeout at each round
+        for item in await asyncio.to_thread(self.store.claim, self.config.batch, self.config.lease_s):
             try:
                 done += await self._process(item)
             except Exception as err:
@@ -232,32 +234,33 @@ class OutboxWorker:
     async def _process(self, item: OutboxItem) -> int:
         form = self.forms.get(item.form)
         if form is None:
-            self.store.finish(item.key, STALE, error="unknown_form")
+            await asyncio.to_thread(self.store.finish, item.key, STALE, error="unknown_form")
             return 0
         agent = self.agent
         submitted: Receipt | None = None
         async with agent.locks.lock(item.conversation_id):
-            tracker = self._tracker(item.conversation_id)
+            tracker = await asyncio.to_thread(self._tracker, item.conversation_id)
             if not _waits_for(tracker, form, item):
-                self.store.finish(item.key, STALE)
+                await asyncio.to_thread(self.store.finish, item.key, STALE)
                 return 0
             try:
                 submitted = await self.submitter.submit(item.submission())
             except SubmissionError as err:
                 if err.retryable:
-                    self.store.retry_later(item.key, self._backoff(item.attempts), err.code)
+                    await asyncio.to_thread(self.store.retry_later, item.key, self._backoff(item.attempts), err.code)
                     return 0
                 events = self._rejected_events(form, err)
             else:
                 events = self._submitted_events(tracker, form, submitted)
             # the conversation first: a crash before the row is closed makes the next round find the
             # conversation no longer waiting (stale), never a second message
-            agent.store.append(item.conversation_id, events)
+            await asyncio.to_thread(agent.store.append, item.conversation_id, events)
             if submitted is not None:
-                self.store.finish(item.key, SUBMITTED, reference=submitted.reference)
+                await asyncio.to_thread(self.store.finish, item.key, SUBMITTED, reference=submitted.reference)
                 self.submitted += 1
             else:
-                self.store.finish(item.key, REJECTED, error=events[1].metadata.get("submission_error"))
+                error = events[1].metadata.get("submission_error")
+                await asyncio.to_thread(self.store.finish, item.key, REJECTED, error=error)
         replies = [e for e in events if isinstance(e, BotUttered)]
         if replies and self.deliver is not None and item.channel:
             from assistant.agent import BotReply
