@@ -49,6 +49,7 @@ from sqlalchemy import create_engine, make_url, text  # noqa: E402
 
 from bench.replica_launcher import (  # noqa: E402
     Replica,
+    backoffice_process,
     load_vector_cache,
     prepare_project,
     save_vector_cache,
@@ -354,13 +355,11 @@ def main() -> None:
             _loopback(url)
     redis_url = None if args.no_redis else redis_if_available(args.redis_url)
 
-    from connectors.backoffice_demo import serve_in_thread
-
     db_context = contextlib.nullcontext(args.database_url) if args.database_url else fresh_database(args.admin_url)
-    with db_context as database_url, serve_in_thread() as backoffice, \
-            tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
+    with db_context as database_url, tempfile.TemporaryDirectory(prefix="bench-load-") as tmp, \
+            backoffice_process(Path(tmp)) as backoffice_url:
         t0 = time.monotonic()
-        project = prepare_project(Path(tmp) / "project", database_url=database_url, backoffice_url=backoffice.url,
+        project = prepare_project(Path(tmp) / "project", database_url=database_url, backoffice_url=backoffice_url,
                                   redis_url=redis_url)
         print(f"project trained in {time.monotonic() - t0:.0f} s; database {make_url(database_url).database}, "
               f"Redis {'yes' if redis_url else 'no'}", flush=True)
@@ -394,7 +393,7 @@ def main() -> None:
             for r in replicas:
                 r.stop()
             logs = save_logs(replicas)
-        print_report(stats, check, len(backoffice.state.records), args.duration)
+        print_report(stats, check, args.duration)
         print(f"server-side (replica logs, kept in {logs}): {server_side(replicas)}")
         if check["lost"] or check["duplicated"] or check["unexpected"]:
             raise SystemExit(1)
@@ -424,14 +423,14 @@ def server_side(replicas: list[Replica]) -> dict[str, int]:
     return dict(seen)
 
 
-def print_report(stats: Stats, check: dict[str, int], backoffice_records: int, duration: float) -> None:
+def print_report(stats: Stats, check: dict[str, int], duration: float) -> None:
     elapsed = stats.elapsed or time.monotonic() - stats.started
     n = len(stats.attempt_ms)
     print(f"\nmessages acknowledged during the {duration:.0f} s run: {stats.in_window} = "
           f"{stats.in_window / duration:.1f} messages/s")
     print(f"messages acknowledged in all: {n} in {elapsed:.1f} s (the last replies and retries included) "
-          f"({stats.messages} sent; scripts {dict(stats.scripts)}; forms submitted {stats.forms_submitted}, "
-          f"back office records {backoffice_records})")
+          f"({stats.messages} sent; scripts {dict(stats.scripts)}; forms submitted {stats.forms_submitted} "
+          "with a reference number)")
     a, m = stats.attempt_ms, stats.message_ms
     print(f"latency per request (ms): p50 {percentile(a, 50):.0f}, p95 {percentile(a, 95):.0f}, "
           f"p99 {percentile(a, 99):.0f}, max {max(a, default=float('nan')):.0f}")

@@ -6,6 +6,7 @@ The benchmarks do not import the test suite; ``tests/support/replicas.py`` does 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +89,37 @@ class Replica:
 
     def log_tail(self, chars: int = 3000) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:] if self.log_path.exists() else ""
+
+
+@contextlib.contextmanager
+def backoffice_process(log_dir: Path) -> Iterator[str]:
+    """The demo back office (``python -m connectors.backoffice_demo``) in its own process, as a real one would be:
+    in the load generator's process it would share that process's interpreter lock with the client."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with (log_dir / "backoffice.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "connectors.backoffice_demo", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env=child_env(), stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the demo back office did not start")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def index_cache_dir(project: Path) -> Path:
