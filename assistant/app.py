@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from assistant.channels import build_channels
 from assistant.errors import install_error_handlers
-from assistant.limits import BodySizeLimit, RateLimit, Timeout
+from assistant.limits import BodySizeLimit, JsonTextGuard, RateLimit, Timeout
 from assistant.outage import OutageGuard
 from assistant.server_config import ServerConfig
 
@@ -51,6 +51,8 @@ def create_app(runtime: Any, server: ServerConfig, channels: dict[str, dict[str,
 
     # innermost: a database or Redis outage raised by any route becomes 503 + Retry-After, not 500
     app.add_middleware(OutageGuard)
+    # JSON text that is not valid Unicode is refused (400) before a route can fail on it
+    app.add_middleware(JsonTextGuard)
     # outermost first: size is checked before anything reads the body
     # socket.io long-polls are held open for the ping interval (25 s) by design
     app.add_middleware(Timeout, seconds=server.timeout_s, exempt=("/socket.io",))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,13 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=422)
 
 
+async def _client_gone(_: Request, exc: Exception) -> Response:
+    # the client left mid-body, or a request guard cut the body off and has answered already (413): not an error
+    # of ours, and nobody is listening for a response
+    log.debug("client disconnected before the request body was read")
+    return Response(status_code=400)
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     # the message may contain personal data: log the type and the traceback's frames, not the arguments
     log.error("unhandled %s", type(exc).__name__, exc_info=(type(exc), exc, None))
@@ -88,4 +97,65 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)
+    document_errors(app)
+
+
+# The statuses any route may answer with besides its own: bad input (400/413/415/422), no or the wrong login
+# (401/403), a missing resource or a conflict (404/409), the request guards (429/504) and an outage (503).
+DOCUMENTED_STATUSES = (400, 401, 403, 404, 409, 413, 415, 422, 429, 503, 504)
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+API_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "ApiError",
+    "type": "object",
+    "required": ["code", "message_zh", "message_en"],
+    "properties": {
+        "code": {"type": "string", "description": "stable machine-readable code"},
+        "message_zh": {"type": "string", "description": "中文说明"},
+        "message_en": {"type": "string", "description": "English message"},
+        "errors": {
+            "type": "array",
+            "description": "validation details (422)",
+            "items": {"type": "object", "properties": {"loc": {"type": "array"}, "msg": {"type": "string"}}},
+        },
+    },
+}
+
+
+def document_errors(app: FastAPI) -> None:
+    """Declare the bilingual error responses in every operation of the OpenAPI schema.
+
+    The handlers above give every route the same error shape, so clients (and schemathesis) must find it in the
+    schema: FastAPI would otherwise declare only its own 422 body, which is not what this API sends.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas["ApiError"] = API_ERROR_SCHEMA
+        ref = {"$ref": "#/components/schemas/ApiError"}
+        for path_item in schema.get("paths", {}).values():
+            for method, operation in path_item.items():
+                if method not in _HTTP_METHODS:
+                    continue
+                responses = operation.setdefault("responses", {})
+                for status in DOCUMENTED_STATUSES:
+                    declared = responses.get(str(status))
+                    if declared is None or "HTTPValidationError" in str(declared):
+                        _, zh, en = _STATUS_TEXT[status]
+                        responses[str(status)] = {
+                            "description": f"{zh} / {en}",
+                            "content": {"application/json": {"schema": ref}},
+                        }
+        # FastAPI's own validation body is never sent (``_validation_error`` answers instead)
+        if "HTTPValidationError" not in str(schema.get("paths")):
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

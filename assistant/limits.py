@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,6 +72,84 @@ class BodySizeLimit:
         await self.app(scope, limited_receive, tracking_send)
 
 
+# a JSON escape of a UTF-16 surrogate, or the bytes UTF-8 would use for one (json.loads decodes those too)
+_SURROGATE_HINT = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}|\xed[\xa0-\xbf]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _json_body(scope: Scope) -> bool:
+    """Whether FastAPI will parse the request body as JSON (it does when there is no content type, too)."""
+    value = next((v for k, v in scope.get("headers", []) if k == b"content-type"), b"").split(b";")[0].strip().lower()
+    return not value or value == b"application/json" or (value.startswith(b"application/") and value.endswith(b"+json"))
+
+
+def has_lone_surrogate(body: bytes) -> bool:
+    """True when a string (key or value) of the JSON ``body`` holds a UTF-16 surrogate with no partner.
+
+    json.loads accepts ``"\\ud800"`` (a valid pair becomes one character), but such a string can be neither stored
+    nor sent back as UTF-8. Bodies without a hint of one are not decoded here at all.
+    """
+    if not _SURROGATE_HINT.search(body):
+        return False
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return False  # not JSON: the route answers that itself
+    stack = [data]
+    while stack:  # no recursion: the nesting depth is the client's choice
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+class JsonTextGuard:
+    """Refuses a JSON body whose text is not valid Unicode (lone surrogates) with 400, before any route reads it.
+
+    Left in, such a string fails wherever it is first encoded (the database, the response, a log file): a 500 deep
+    inside a turn. JSON bodies are read whole here, as FastAPI reads them anyway; ``BodySizeLimit`` outside this
+    bounds them. Other bodies (WeChat XML, uploads) stream through untouched.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS") or not _json_body(scope):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        last: Message = {"type": "http.request", "body": b"", "more_body": False}
+        while True:
+            last = await receive()
+            if last["type"] != "http.request":
+                break  # the client went away: the route sees the disconnect
+            chunks.append(last.get("body", b""))
+            if not last.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if last["type"] == "http.request" and has_lone_surrogate(body):
+            await _send_error(send, ApiError(400, "invalid_text", "文本包含无效字符（不成对的代理字符）",
+                                             "The text holds invalid characters (unpaired surrogates)"))
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed or last["type"] != "http.request":
+                return await receive() if replayed else last
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
 @dataclass
 class TokenBucket:
     rate_per_s: float
@@ -120,11 +199,11 @@ class RateLimit:
         client = scope.get("client")
         address = client[0] if client else "unknown"
         session = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-session-id"), None)
-        wait = self.by_address.take(address)
-        if wait == 0 and session is not None:
-            wait = self.bucket.take("session:" + session[:128])
-        elif wait == 0:
-            wait = self.bucket.take(address)
+        # the client's own bucket first: a request it refuses costs the address nothing, so one session flooding
+        # from an office's shared address does not lock out its neighbours
+        wait = self.bucket.take("session:" + session[:128] if session is not None else address)
+        if wait == 0:
+            wait = self.by_address.take(address)
         if wait > 0:
             err = error_for_status(429)
             err.headers = {"Retry-After": str(max(1, int(wait + 0.999)))}

@@ -32,8 +32,14 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 SESSION_RE = r"^[A-Za-z0-9_\-]{8,64}$"
 MAX_TEXT = 2000
-# control characters other than tab/newline never carry meaning in a chat message
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Characters that never carry meaning in a chat message and are removed: control characters other than tab and
+# newline (C0, DEL, C1); bidirectional marks, embeddings, overrides and isolates, which can make a transcript read
+# other than it is written ("Trojan Source"); and zero-width and invisible characters except the joiner (U+200D)
+# that emoji sequences need. (Lone surrogates never get here: pydantic refuses them as string_unicode.)
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u180e\u200b\u200c\u200e\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb]"
+)
 
 
 class WebchatSettings(BaseModel):
@@ -57,8 +63,12 @@ def clean_text(text: str, limit: int) -> str:
     if not text:
         raise ApiError(422, "empty_message", "消息不能为空", "The message is empty")
     if len(text) > limit:
-        raise ApiError(413, "message_too_long", f"消息过长（最多{limit}字）", f"Message too long (max {limit} characters)")
+        raise too_long(limit)
     return text
+
+
+def too_long(limit: int) -> ApiError:
+    return ApiError(413, "message_too_long", f"消息过长（最多{limit}字）", f"Message too long (max {limit} characters)")
 
 
 def transcript(events: Sequence[Any]) -> list[dict[str, Any]]:
@@ -188,7 +198,7 @@ class WebchatChannel:
 
     async def _on_socket_message(self, ws: WebSocket, session_id: str, raw: str) -> None:
         if len(raw) > self.settings.max_text * 4 + 1024:
-            await ws.send_json({"type": "error", "code": "payload_too_large", "message_zh": "消息过长", "message_en": "Message too long"})
+            await ws.send_json({"type": "error", **too_long(self.settings.max_text).body()})
             return
         try:
             data = json.loads(raw)
@@ -211,6 +221,11 @@ class WebchatChannel:
         if wait > 0:
             err = error_for_status(429)
             await ws.send_json({"type": "error", "reply_to": msg.message_id, "retry_after": max(1, int(wait + 0.999)), **err.body()})
+            return
+        try:
+            clean_text(msg.text, self.settings.max_text)  # refused at once: no "typing" for a message never read
+        except ApiError as err:
+            await ws.send_json({"type": "error", "reply_to": msg.message_id, **err.body()})
             return
         await ws.send_json({"type": "typing", "reply_to": msg.message_id})
         try:

@@ -42,6 +42,10 @@ class WeChatSettings(BaseModel):
     mode: Literal["plain", "compatible", "safe"] = "plain"
     api_base_url: str = "https://api.weixin.qq.com"
     passive_timeout_s: float = Field(4.0, gt=0, lt=5)
+    # In plain mode the signature covers token, timestamp and nonce but not the body: a captured query string
+    # would sign any body forever. Messages whose timestamp is further than this from our clock are refused
+    # (WeChat retries within 15 s); None turns the check off (replaying Tencent's published sample vectors).
+    replay_window_s: float | None = Field(300.0, gt=0)
     welcome: str = "您好，欢迎关注云州市政务服务！我可以解答办事政策、帮您预约办理。请直接输入您的问题。"
     unsupported: str = "抱歉，我暂时只能看懂文字和语音消息，请用文字描述您的问题。"
 
@@ -53,7 +57,8 @@ def _forbidden() -> ApiError:
 def parse_xml(body: bytes) -> Element:
     try:
         return SafeET.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except (DefusedXmlException, SafeET.ParseError, ValueError) as err:
+    # LookupError: an XML declaration naming an encoding Python does not know (encoding="x-nope")
+    except (DefusedXmlException, SafeET.ParseError, ValueError, LookupError) as err:
         raise ApiError(400, "bad_xml", "消息格式不正确", "Malformed XML") from err
 
 
@@ -86,6 +91,7 @@ class WeChatChannel:
             check_signature(self.settings.token, q.get("signature", ""), q.get("timestamp", ""), q.get("nonce", ""))
         except InvalidSignatureException:
             raise _forbidden() from None
+        self._check_fresh(q.get("timestamp", ""))
         outer = parse_xml(body)
         encrypt = outer.findtext("Encrypt")
         if encrypt is not None and self.crypto is not None and q.get("encrypt_type") == "aes":
@@ -102,6 +108,16 @@ class WeChatChannel:
         if self.settings.mode == "safe":
             raise _forbidden()
         return self._fields(body), False
+
+    def _check_fresh(self, timestamp: str) -> None:
+        window = self.settings.replay_window_s
+        if window is None:
+            return
+        # ASCII digits only: int() would also take other scripts' digits and surrounding spaces
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12) or abs(
+            time.time() - int(timestamp)
+        ) > window:
+            raise ApiError(403, "stale_request", "请求已过期，请重新发送", "Request timestamp outside the accepted window")
 
     def _fields(self, xml: bytes) -> dict[str, str]:
         root = parse_xml(xml)
@@ -189,7 +205,12 @@ class WeChatChannel:
                 raise _forbidden() from None
             return PlainTextResponse(echostr)
 
-        @router.post("/webhooks/wechat")
+        # a passive reply is XML; "success" (plain text) tells WeChat there is nothing to show
+        @router.post(
+            "/webhooks/wechat",
+            response_class=PlainTextResponse,
+            responses={200: {"content": {"application/xml": {"schema": {"type": "string"}}}}},
+        )
         async def inbound(request: Request) -> Response:
             body = b""
             async for chunk in request.stream():
@@ -201,7 +222,7 @@ class WeChatChannel:
                 return await self.receive(body, q)
             except ApiError as err:
                 if err.status == 403:
-                    log.warning("wechat message rejected: bad signature")  # never the body
+                    log.warning("wechat message rejected: %s", err.code.replace("_", " "))  # never the body
                 raise
 
         return router
