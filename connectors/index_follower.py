@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from assistant.handoff.bus import Backoff
+from assistant.handoff.bus import Backoff, stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +69,7 @@ class IndexFollower:
 
     async def aclose(self) -> None:
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks(tasks)
         client, self._client = self._client, None
         if client is not None:
             with contextlib.suppress(Exception):

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from assistant.agent import BotReply, Button
-from assistant.handoff.bus import Backoff
+from assistant.handoff.bus import Backoff, stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +137,7 @@ class CitizenBridge:
     async def aclose(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await stop_tasks([task])
         client, self._client = self._client, None
         if client is not None:
             with contextlib.suppress(Exception):

@@ -90,6 +90,24 @@ class Backoff:
         await asyncio.sleep(delay)
 
 
+async def stop_tasks(tasks: list[asyncio.Task[None]], timeout_s: float = 5.0) -> None:
+    """Cancel ``tasks`` and wait for them to end. Cancelled again until they do: a cancellation that lands inside
+    the Redis client's own timeout handling can be swallowed (Python 3.11's ``asyncio.timeout`` race), and a task
+    cancelled once would then wait forever."""
+    deadline = time.monotonic() + timeout_s
+    pending = [t for t in tasks if not t.done()]
+    while pending and time.monotonic() < deadline:
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=0.2)
+        pending = [t for t in pending if not t.done()]
+    if pending:
+        log.warning("%d background task(s) did not stop: %s", len(pending), [t.get_name() for t in pending])
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: no "exception was never retrieved" noise
+
+
 class RedisBus(Bus):
     """The console bus across replicas (see the module docstring).
 
@@ -155,11 +173,7 @@ class RedisBus(Bus):
 
     async def aclose(self) -> None:
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks(tasks)
         client, self._client = self._client, None
         if client is not None:
             with contextlib.suppress(Exception):

@@ -56,6 +56,7 @@ def test_update_published_on_one_replica_reaches_subscribers_of_both_once(redis_
 
     asyncio.run(body())
 
+
 def test_other_deployments_prefix_is_not_heard(redis_settings: RedisConfig) -> None:
     async def body() -> None:
         other = RedisConfig(url=redis_settings.url, prefix=redis_settings.prefix + "-other")
@@ -72,6 +73,7 @@ def test_other_deployments_prefix_is_not_heard(redis_settings: RedisConfig) -> N
             await b.aclose()
 
     asyncio.run(body())
+
 
 def test_presence_is_the_union_of_replicas_and_a_silent_replica_is_forgotten(redis_settings: RedisConfig) -> None:
     async def body() -> None:
@@ -94,6 +96,7 @@ def test_presence_is_the_union_of_replicas_and_a_silent_replica_is_forgotten(red
             await b.aclose()
 
     asyncio.run(body())
+
 
 def test_publish_from_a_worker_thread_is_handed_to_the_loop(redis_settings: RedisConfig) -> None:
     async def body() -> None:
