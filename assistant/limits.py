@@ -72,9 +72,10 @@ class BodySizeLimit:
         await self.app(scope, limited_receive, tracking_send)
 
 
-# a JSON escape of a UTF-16 surrogate, or the bytes UTF-8 would use for one (json.loads decodes those too)
-_SURROGATE_HINT = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}|\xed[\xa0-\xbf]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# a JSON escape of NUL or of a UTF-16 surrogate, or the bytes UTF-8 would use for one (json.loads decodes those)
+_UNSTORABLE_HINT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})|\xed[\xa0-\xbf]")
+# no UTF-8 for a lone surrogate; PostgreSQL text columns refuse NUL
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _json_body(scope: Scope) -> bool:
@@ -83,13 +84,13 @@ def _json_body(scope: Scope) -> bool:
     return not value or value == b"application/json" or (value.startswith(b"application/") and value.endswith(b"+json"))
 
 
-def has_lone_surrogate(body: bytes) -> bool:
-    """True when a string (key or value) of the JSON ``body`` holds a UTF-16 surrogate with no partner.
+def has_unstorable_text(body: bytes) -> bool:
+    """True when a string (key or value) of the JSON ``body`` holds NUL or a UTF-16 surrogate with no partner.
 
     json.loads accepts ``"\\ud800"`` (a valid pair becomes one character), but such a string can be neither stored
-    nor sent back as UTF-8. Bodies without a hint of one are not decoded here at all.
+    nor sent back as UTF-8; PostgreSQL refuses NUL in text. Bodies without a hint of either are not decoded here.
     """
-    if not _SURROGATE_HINT.search(body):
+    if not _UNSTORABLE_HINT.search(body):
         return False
     try:
         data = json.loads(body)
@@ -99,7 +100,7 @@ def has_lone_surrogate(body: bytes) -> bool:
     while stack:  # no recursion: the nesting depth is the client's choice
         item = stack.pop()
         if isinstance(item, str):
-            if _SURROGATE.search(item):
+            if _UNSTORABLE.search(item):
                 return True
         elif isinstance(item, dict):
             stack.extend(item.keys())
@@ -110,7 +111,7 @@ def has_lone_surrogate(body: bytes) -> bool:
 
 
 class JsonTextGuard:
-    """Refuses a JSON body whose text is not valid Unicode (lone surrogates) with 400, before any route reads it.
+    """Refuses a JSON body with text that cannot be stored (NUL, lone surrogates) with 400, before any route reads it.
 
     Left in, such a string fails wherever it is first encoded (the database, the response, a log file): a 500 deep
     inside a turn. JSON bodies are read whole here, as FastAPI reads them anyway; ``BodySizeLimit`` outside this
@@ -134,9 +135,9 @@ class JsonTextGuard:
             if not last.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if last["type"] == "http.request" and has_lone_surrogate(body):
-            await _send_error(send, ApiError(400, "invalid_text", "文本包含无效字符（不成对的代理字符）",
-                                             "The text holds invalid characters (unpaired surrogates)"))
+        if last["type"] == "http.request" and has_unstorable_text(body):
+            await _send_error(send, ApiError(400, "invalid_text", "文本包含无法保存的字符（NUL 或不成对的代理字符）",
+                                             "The text holds characters that cannot be stored (NUL or unpaired surrogates)"))
             return
         replayed = False
 

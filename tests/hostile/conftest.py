@@ -1,8 +1,9 @@
 """One real server for the hostile-input suite: the demo project with a small knowledge base, trained once.
 
-Nothing is faked: the NLU is trained from the demo's ``data/nlu.yml``, the knowledge base is imported with the real
-embedder, forms submit to the demo back office on a local port, staff accounts are real (argon2, sessions), and
-the app is the one ``create_server_app`` builds. Its rate limit is high (schemathesis and the other tests share
+Nothing is faked: the NLU is trained from the demo's ``data/nlu.yml``, every store is in a fresh PostgreSQL
+database (SQLite where PostgreSQL is absent), the knowledge base is imported with the real embedder, forms submit
+to the demo back office on a local port, staff accounts are real (argon2, sessions), and the app is the one
+``create_server_app`` builds. Its rate limit is high (schemathesis and the other tests share
 one peer address); the rate-limit tests build their own app over the same runtime with the shipped defaults.
 """
 
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,9 +22,14 @@ from demo_project import LiveServer, copy_demo_project, serve, stop, write_confi
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hostile_helpers import PASSWORD, STAFF, WECHAT_TOKEN
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import OperationalError
 
 from assistant.agent import UserMessage
 from connectors.backoffice_demo import RunningBackOffice, serve_in_thread
+
+# the same server and variable as tests/conftest.py's pg_url (one database per test there, per session here)
+PG_ADMIN_URL = os.environ.get("GOV_ASSISTANT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 KB_DOCS = ("appointment-rules.md", "citizen-centre.md", "idcard-renew.md")
 KB_FAQ_LINES = 8
@@ -43,11 +51,38 @@ def backoffice() -> Iterator[RunningBackOffice]:
 
 
 @pytest.fixture(scope="session")
-def project_dir(tmp_path_factory: pytest.TempPathFactory, backoffice: RunningBackOffice) -> Path:
+def database_url() -> Iterator[str | None]:
+    """A fresh PostgreSQL database for the suite (what production runs: NUL in text fails only there), dropped
+    afterwards; None (the project's SQLite file) where PostgreSQL is not reachable, unless CI requires it."""
+    try:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        conn = admin.connect()
+    except (OperationalError, ImportError) as err:
+        if os.environ.get("GOV_ASSISTANT_REQUIRE_SERVICES"):
+            raise
+        warnings.warn(f"PostgreSQL not reachable ({err}): the hostile suite runs on SQLite", stacklevel=1)
+        yield None
+        return
+    name = f"hostile_{uuid.uuid4().hex[:12]}"
+    conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.close()
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def project_dir(
+    tmp_path_factory: pytest.TempPathFactory, backoffice: RunningBackOffice, database_url: str | None
+) -> Path:
     dest = tmp_path_factory.mktemp("hostile-project")
     config = copy_demo_project(
         dest, kb_docs=KB_DOCS, faq_lines=KB_FAQ_LINES, database="hostile-tests.db", backoffice_url=backoffice.url
     )
+    if database_url is not None:
+        config["database"] = {"url": database_url}
     config["server"] = dict(HIGH_LIMITS)
     # a slow WeChat turn is delivered later through the customer-service API: a closed local port, never Tencent
     wechat = {"token": WECHAT_TOKEN, "api_base_url": "http://127.0.0.1:9"}

@@ -42,9 +42,9 @@ FIELD_VALUES = {
     "negative huge": "-1.7976931348623157e309",
     "deep array": DEEP,
     "nested 900": NESTED_900,
-    "NUL": '"a\\u0000b"',  # routes strip it from text (web chat) or refuse it; never a 500
 }
-UNSTORABLE_VALUES = {"lone high surrogate": '"\\ud800x"', "lone low surrogate": '"\\udfff"'}
+# text no database or response can hold: NUL (PostgreSQL refuses it in text) and lone surrogates (no UTF-8)
+UNSTORABLE_VALUES = {"lone high surrogate": '"\\ud800x"', "lone low surrogate": '"\\udfff"', "NUL": '"a\\u0000b"'}
 WHOLE_BODIES = {
     "truncated": b'{"text": "\xe4\xbd\xa0',
     "trailing comma": b'{"text": "a",}',
