@@ -8,8 +8,8 @@ Cases come from schemathesis' own strategies (``APIOperation.as_strategy``), val
 under pytest 9.2 on a removed ``Node._nodeid``; Hypothesis' ``@given`` over the same strategies needs no plugin.)
 
 Examples are bounded per operation and mode, Hypothesis' deadline is off, and the app's rate limit is high, so the
-whole run takes a couple of minutes on 2 cores. WebSocket routes are not in the schema; socket.io is a mounted
-sub-app outside it.
+whole run takes a couple of minutes on 2 cores (``HOSTILE_TRACE=1`` prints each operation's time and statuses).
+WebSocket routes are not in the schema; socket.io is a mounted sub-app outside it.
 """
 
 from __future__ import annotations
