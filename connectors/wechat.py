@@ -68,6 +68,11 @@ def dedupe_key(fields: dict[str, str]) -> str:
     return f"wx:evt:{fields.get('FromUserName', '')}:{fields.get('CreateTime', '')}"
 
 
+# stands in ``_answered`` for a message whose answer this replica sends through the customer-service API; a retry
+# reaching another replica cannot know that, and may answer passively too (a duplicate beats a lost answer)
+_BY_CUSTOMER_SERVICE = "\x00customer-service"
+
+
 class WeChatChannel:
     name = "wechat"
 
@@ -157,9 +162,15 @@ class WeChatChannel:
         key = dedupe_key(fields)
         if not self.dedupe.claim(key):
             earlier = self._answered.get(key)
+            if earlier == _BY_CUSTOMER_SERVICE:
+                return PlainTextResponse("success")  # the answer goes out through the customer-service API
             if earlier is not None:
                 return self._passive(fields, earlier, encrypt, q)
-            return PlainTextResponse("success")
+            # WeChat retries only a message it got no answer for. Without an answer here, the replica that claimed
+            # it may have died before (or while) handling it: a message with an id goes to the engine, which takes
+            # an id once under the conversation's lock and finishes a turn cut off mid-way. Events have no id.
+            if not fields.get("MsgId"):
+                return PlainTextResponse("success")
         task = asyncio.create_task(self._process(fields))
         done, _ = await asyncio.wait({task}, timeout=self.settings.passive_timeout_s)
         if done:
@@ -174,6 +185,7 @@ class WeChatChannel:
             self._remember(key, content)
             return self._passive(fields, content, encrypt, q)
         # too slow for a passive reply: answer now, deliver through the customer-service API when ready
+        self._remember(key, _BY_CUSTOMER_SERVICE)
         follow = asyncio.create_task(self._deliver_later(task, fields.get("FromUserName", "")))
         self._tasks.add(follow)
         follow.add_done_callback(self._tasks.discard)

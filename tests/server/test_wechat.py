@@ -277,6 +277,24 @@ def test_duplicate_msgid_three_deliveries_processed_once_also_after_restart(clie
     assert second.status_code == 200
 
 
+def test_a_message_claimed_by_a_replica_that_died_is_processed_on_the_retry(client: TestClient, runtime: Any) -> None:
+    """The dedupe key was taken (by a replica killed before it stored the message); WeChat's retry reaching another
+    replica must still be answered, once."""
+    from connectors.dedupe import SqlDeduplicator
+    from connectors.wechat import dedupe_key
+
+    user = openid()
+    msg_id = uuid.uuid4().hex[:16]
+    xml = text_xml(user, "你好", msg_id)
+    assert SqlDeduplicator(runtime.database_url).claim(dedupe_key({"MsgId": msg_id}))
+    retry = post_plain(client, xml)
+    assert retry.status_code == 200 and reply_fields(retry.content)["Content"]
+    assert len(user_events(runtime, f"wechat:{user}")) == 1
+    again = post_plain(client, xml)
+    assert reply_fields(again.content)["Content"] == reply_fields(retry.content)["Content"]
+    assert len(user_events(runtime, f"wechat:{user}")) == 1
+
+
 # ---- the slow path: the customer-service API at a local fake WeChat -------------------------------------
 @dataclass
 class FakeWeChat:
