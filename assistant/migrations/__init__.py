@@ -1,12 +1,13 @@
 """Alembic migrations of the assistant's own tables (dialogue events, staff accounts and audit log, handoff queue
-and tickets, inbound dedupe), applied from code like the knowledge base's (``knowledge/migrations``).
+and tickets, inbound dedupe; since 0002 also login attempts, the form outbox, citizen feedback, the dashboard's
+roll-ups and the retention job's claim), applied from code like the knowledge base's (``knowledge/migrations``).
 
 ``migrate(url)`` brings both histories to head; the server runs it first thing at start. On PostgreSQL it holds a
 session advisory lock meanwhile (``exclusive``), so replicas starting together migrate one after the other: the
 first applies the revisions, the others find the database at head and change nothing. A replica killed while
 holding the lock releases it with its connection. ``connectors.server.create_server_app`` keeps the same lock
-while it opens every store, so the tables other packages still create with ``create_all`` and the first
-knowledge-base seeding are not raced either.
+while it opens every store, so the stores' own ``create_all`` (kept for tools and tests that open a store
+without a server) and the first knowledge-base seeding are not raced either.
 
 Stores call ``ensure_schema`` when they open (tests and tools open stores without a server): a quick read of the
 version table, and a migration only when the database is behind.
