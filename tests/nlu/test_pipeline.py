@@ -227,7 +227,16 @@ def test_parse_from_several_threads_matches_sequential(interpreter: Interpreter)
     expected = [interpreter.parse(t, NOW) for t in texts]
     with ThreadPoolExecutor(max_workers=4) as pool:
         got = list(pool.map(lambda t: interpreter.parse(t, NOW), texts))
-    assert got == expected
+    # BLAS splits a matrix product differently when several threads call it at
+    # once, so confidences may differ in the 8th digit and near-tied tail
+    # scores may swap places; anything beyond that would be a shared-state race.
+    for g, e in zip(got, expected, strict=True):
+        assert g.intent.name == e.intent.name
+        assert g.intent.confidence == pytest.approx(e.intent.confidence, abs=1e-6)
+        assert {s.name: s.confidence for s in g.intent_ranking} == pytest.approx(
+            {s.name: s.confidence for s in e.intent_ranking}, abs=1e-6
+        )
+        assert (g.entities, g.tokens, g.normalized_text) == (e.entities, e.tokens, e.normalized_text)
 
 
 def test_settings_are_checked_by_name() -> None:
