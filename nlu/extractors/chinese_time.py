@@ -433,6 +433,15 @@ class TimeMatch:
     resolved: Resolved | None  # None: an impossible date
 
 
+# what may follow "<part of day>好" for it to be a greeting; 上午好吗 / 上午好不好 ask whether a time suits
+_GREETING_TAIL = re.compile(r"好(?:呀|啊|哇|哦|噢)?(?:$|[\s，,。.！!~～、；;：:]|[我您你请想要问麻在])")
+
+
+def _is_greeting(text: str, end: int) -> bool:
+    """A bare part of day with no date or clock time, followed by 好 as in 早上好 / 下午好啊，我想…"""
+    return _GREETING_TAIL.match(text, end) is not None
+
+
 def find_times(text: str, now: datetime) -> list[TimeMatch]:
     """Time expressions in normalised ``text``, leftmost-longest, resolved against ``now``."""
     out: list[TimeMatch] = []
@@ -461,6 +470,9 @@ def find_times(text: str, now: datetime) -> list[TimeMatch]:
             pos += 1
             continue
         end = tod[0] if tod else best_end
+        if best_end == pos and tod is not None and tod[1].hour is None and _is_greeting(text, end):
+            pos = end  # 早上好 / 晚上好: a greeting, not a time
+            continue
         if (
             end < n
             and ch in _NUMERAL_CHARS

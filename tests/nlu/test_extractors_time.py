@@ -194,6 +194,28 @@ def test_not_times(text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "text", ["早上好", "上午好！", "下午好啊，我想办社保卡", "晚上好 请问", "中午好", "早上好我想换身份证", "晚上好請問"]
+)
+def test_part_of_day_greetings_are_not_times(text: str) -> None:
+    assert times(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("早上好，我想预约下周三上午", "下周三上午"),  # the greeting goes, the appointment stays
+        ("下周三上午好", "下周三上午"),  # "next Wednesday morning suits me"
+        ("上午好吗", "上午"),  # asks whether the morning suits
+        ("上午好不好", "上午"),
+        ("今天早上好冷", "今天早上"),
+        ("早上8点好", "早上8点"),
+    ],
+)
+def test_part_of_day_with_more_than_a_greeting_stays_a_time(text: str, expected: str) -> None:
+    assert one(text).text == expected
+
+
+@pytest.mark.parametrize(
     ("text", "start", "end"),
     [
         ("下午1点到5点", (2026, 11, 28, 13), (2026, 11, 28, 17)),  # 13:00 is over today: tomorrow's
