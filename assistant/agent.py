@@ -3,6 +3,8 @@
 A turn is a chain of small steps: lock the conversation, load its events, start a session if needed, parse,
 fill slots, then predict-and-run actions until the engine listens. Every step's events are appended to the
 store as they happen (the user message before any action runs), so a crash mid-turn loses nothing already done.
+Each append is fenced on the sequence number the turn's tracker reflects: a turn that stalled past its lock's
+lease while another replica ran the conversation writes nothing more and fails with 503 (the channel retries).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import json
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from assistant.actions import Action, ActionContext, ActionRegistry, KnowledgeSearch, UnknownActionError
 from assistant.domain import Button, Domain
+from assistant.errors import ApiError
 from assistant.events import (
     ActionExecuted,
     ActionExecutionRejected,
@@ -38,7 +42,7 @@ from assistant.policies import (
     build_policies,
 )
 from assistant.slots import extract_slot_events
-from assistant.store import ConversationReset, InMemoryLockStore, LockStore, TrackerStore
+from assistant.store import ConversationMoved, ConversationReset, InMemoryLockStore, LockStore, TrackerStore
 from assistant.tracker import ACTION_LISTEN, Tracker
 
 log = logging.getLogger(__name__)
@@ -114,6 +118,18 @@ def default_clock() -> datetime:
     return datetime.now(SHANGHAI)
 
 
+def conversation_moved() -> ApiError:
+    """The answer to a message whose turn another replica overtook (see ``Agent._fenced``): nothing of the rest of
+    the turn was stored, and the same message sent again is answered from the conversation as it now is."""
+    return ApiError(
+        503,
+        "conversation_moved",
+        "会话已在别处更新，请重新发送该消息",
+        "The conversation was updated elsewhere while this message was processed; send it again",
+        {"Retry-After": "1"},
+    )
+
+
 class Agent:
     def __init__(
         self,
@@ -167,14 +183,15 @@ class Agent:
 
     async def handle(self, message: UserMessage) -> list[BotReply]:
         async with self.locks.lock(message.conversation_id):
-            turn = _Turn(self, self._load(message.conversation_id))
-            # checked under the conversation's lock, so a retry landing on another replica at the same time still
-            # sees the first delivery: a message with an id is taken once
-            earlier = await turn.replay(message.message_id) if message.message_id else None
-            if earlier is not None:
-                return earlier
-            await turn.run(message)
-            return [BotReply.from_event(e) for e in turn.uttered]
+            with self._fenced(message.conversation_id):
+                turn = _Turn(self, *self._load_with_seq(message.conversation_id))
+                # checked under the conversation's lock, so a retry landing on another replica at the same time
+                # still sees the first delivery: a message with an id is taken once
+                earlier = await turn.replay(message.message_id) if message.message_id else None
+                if earlier is not None:
+                    return earlier
+                await turn.run(message)
+                return [BotReply.from_event(e) for e in turn.uttered]
 
     async def tracker(self, conversation_id: str) -> Tracker:
         async with self.locks.lock(conversation_id):
@@ -183,13 +200,32 @@ class Agent:
     async def execute(self, conversation_id: str, action_name: str) -> list[BotReply]:
         """Run one action outside a user turn (e.g. a staff hand-back or a scheduled reminder), then predict on."""
         async with self.locks.lock(conversation_id):
-            turn = _Turn(self, self._load(conversation_id))
-            await turn.act(Prediction(action_name, 1.0, "external"))
-            await turn.predict_loop()
-            return [BotReply.from_event(e) for e in turn.uttered]
+            with self._fenced(conversation_id):
+                turn = _Turn(self, *self._load_with_seq(conversation_id))
+                await turn.act(Prediction(action_name, 1.0, "external"))
+                await turn.predict_loop()
+                return [BotReply.from_event(e) for e in turn.uttered]
 
     # --- storage -----------------------------------------------------------------------------------------
+    @contextmanager
+    def _fenced(self, conversation_id: str) -> Iterator[None]:
+        """Held around a turn: when the store refuses a write because another replica wrote first (this one
+        stalled past the lock's lease), the cached tracker is dropped and the message fails with a retryable 503.
+        A retry with the same message id is then taken as usual: new if none of its turn was stored, otherwise
+        finished or answered by ``_Turn.replay``."""
+        try:
+            yield
+        except ConversationMoved:
+            self.forget(conversation_id)
+            log.warning("conversation %s: another replica wrote while this turn ran (stalled past the lock's "
+                        "lease); the rest of the turn was not stored", conversation_id)
+            raise conversation_moved() from None
+
     def _load(self, conversation_id: str) -> Tracker:
+        return self._load_with_seq(conversation_id)[0]
+
+    def _load_with_seq(self, conversation_id: str) -> tuple[Tracker, int]:
+        """The conversation's tracker and the store's sequence number it reflects (what its writes are fenced on)."""
         cached = self._cache.get(conversation_id)
         if cached is None:
             new, seq = self.store.load_after(conversation_id, 0)
@@ -205,10 +241,11 @@ class Agent:
             if new:
                 tracker = tracker.with_events(new)
         self._remember(conversation_id, tracker, seq)
-        return tracker
+        return tracker, seq
 
     def forget(self, conversation_id: str) -> None:
-        """Drop the cached tracker (and the store's cached tail) of a conversation that was erased."""
+        """Drop the cached tracker (and the store's cached tail) of a conversation that was erased, or written by
+        another replica while this one's turn stalled."""
         self._cache.pop(conversation_id, None)
         forget = getattr(self.store, "forget", None)
         if forget is not None:
@@ -220,19 +257,22 @@ class Agent:
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
-    def _persist(self, tracker: Tracker, events: Sequence[Event]) -> Tracker:
-        seq = self.store.append(tracker.conversation_id, events)
+    def _persist(self, tracker: Tracker, seq: int, events: Sequence[Event]) -> tuple[Tracker, int]:
+        """Append ``events`` right after event ``seq`` (what ``tracker`` reflects), or raise ``ConversationMoved``."""
+        seq = self.store.append(tracker.conversation_id, events, after=seq)
         updated = tracker.with_events(events)
         self._remember(tracker.conversation_id, updated, seq)
-        return updated
+        return updated, seq
 
 
 class _Turn:
     """One message's processing: the mutable working state of ``Agent.handle`` (never shared)."""
 
-    def __init__(self, agent: Agent, tracker: Tracker) -> None:
+    def __init__(self, agent: Agent, tracker: Tracker, seq: int) -> None:
         self.agent = agent
         self.tracker = tracker
+        # the store's sequence number ``tracker`` reflects: each write goes right after it or not at all
+        self.seq = seq
         self.uttered: list[BotUttered] = []
 
     def context(self, prediction: Prediction | None = None) -> ActionContext:
@@ -240,7 +280,7 @@ class _Turn:
         return ActionContext(self.tracker, a.domain, a.nlg, a.knowledge, a.clock(), a.config, prediction)
 
     def persist(self, events: Sequence[Event]) -> None:
-        self.tracker = self.agent._persist(self.tracker, events)
+        self.tracker, self.seq = self.agent._persist(self.tracker, self.seq, events)
         self.uttered.extend(e for e in events if isinstance(e, BotUttered))
 
     async def run(self, message: UserMessage) -> None:

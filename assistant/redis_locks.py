@@ -13,6 +13,9 @@ order they arrived.
   after ``WAITER_TTL_MS``;
 - a message waiting longer than ``wait_s`` is refused with 503 and a retry hint rather than held until the
   HTTP timeout.
+
+The lock alone cannot stop a holder that stalls past its lease (GC pause, blocked event loop) from writing after
+the next holder: that is fenced at the write (``TrackerStore.append(..., after=seq)``, see ``assistant.agent``).
 """
 
 from __future__ import annotations
@@ -163,8 +166,10 @@ class RedisLockStore:
             raise
 
     async def _keep(self, key: str, token: str) -> None:
-        """Renew the lease while the turn runs; a failed renewal is logged (the turn goes on: its writes are
-        ordered by the tracker store's sequence numbers either way)."""
+        """Renew the lease while the turn runs; a failed renewal is logged and the turn goes on. A turn that
+        outlived its lease (stalled longer than it, so this could not renew in time) is fenced by the tracker
+        store instead: each write names the sequence number the turn read, so once another replica has taken the
+        lock and written, the stalled turn's next write is refused and its message fails with a retryable 503."""
         interval = self.lease_ms / 3000
         while True:
             await asyncio.sleep(interval)

@@ -3,6 +3,10 @@
 ``SQLTrackerStore`` keeps one row per event with a per-conversation sequence number (unique together), so
 events are never reordered or lost, and each ``append`` is one committed transaction: a process killed right
 after an action keeps that action's events. SQLite runs in WAL mode; PostgreSQL is chosen by URL.
+
+An ``append`` given ``after`` (the sequence number the writer's tracker reflects) is fenced: its rows go right
+after that event or nowhere (``ConversationMoved``), so a replica that stalled past its conversation lock's lease
+cannot add a turn computed from a state another replica has since moved on from.
 """
 
 from __future__ import annotations
@@ -43,6 +47,17 @@ class ConversationReset(LookupError):
     retention) since, possibly by another process. The reader must start again from sequence number 0."""
 
 
+class ConversationMoved(RuntimeError):
+    """A fenced append found the conversation past the sequence number its writer expected: another writer (a
+    replica that took the conversation's lock after this one's lease ran out) appended since. Nothing was written;
+    the writer must reload the conversation before it writes again."""
+
+    def __init__(self, conversation_id: str, expected: int) -> None:
+        super().__init__(f"conversation {conversation_id}: written by another writer after event {expected}")
+        self.conversation_id = conversation_id
+        self.expected = expected
+
+
 class TrackerStore(Protocol):
     def load(self, conversation_id: str) -> tuple[Event, ...]: ...
 
@@ -51,8 +66,10 @@ class TrackerStore(Protocol):
         ``ConversationReset`` when the event numbered ``seq`` no longer exists."""
         ...
 
-    def append(self, conversation_id: str, events: Sequence[Event]) -> int:
-        """Durably appends; returns the new latest sequence number."""
+    def append(self, conversation_id: str, events: Sequence[Event], after: int | None = None) -> int:
+        """Durably appends; returns the new latest sequence number. With ``after``, the events go right after
+        sequence number ``after`` or not at all: ``ConversationMoved`` when the conversation is past it (no events
+        is then a no-op returning ``after``). Without it they go after whatever the tail is."""
         ...
 
     def conversations(self) -> list[str]: ...
@@ -71,8 +88,12 @@ class InMemoryTrackerStore:
             raise ConversationReset(conversation_id)
         return tuple(events[seq:]), len(events)
 
-    def append(self, conversation_id: str, events: Sequence[Event]) -> int:
+    def append(self, conversation_id: str, events: Sequence[Event], after: int | None = None) -> int:
+        if after is not None and not events:
+            return after
         log = self._events.setdefault(conversation_id, [])
+        if after is not None and len(log) != after:
+            raise ConversationMoved(conversation_id, after)
         log.extend(events)
         return len(log)
 
@@ -175,7 +196,9 @@ class SQLTrackerStore:
         while len(self._tails) > self._tail_cache:
             self._tails.popitem(last=False)
 
-    def append(self, conversation_id: str, events: Sequence[Event]) -> int:
+    def append(self, conversation_id: str, events: Sequence[Event], after: int | None = None) -> int:
+        if after is not None:
+            return self._append_after(conversation_id, events, after)
         if not events:
             return self._latest_seq(conversation_id)
         payloads = [event_to_dict(e) for e in events]
@@ -196,6 +219,19 @@ class SQLTrackerStore:
             self._remember_tail(conversation_id, seq)
             return seq
         raise AssertionError("unreachable")
+
+    def _append_after(self, conversation_id: str, events: Sequence[Event], after: int) -> int:
+        if not events:
+            return after
+        try:
+            seq = self._insert(conversation_id, after, [event_to_dict(e) for e in events])
+        except IntegrityError:
+            # a row already holds after + 1: someone wrote since the writer's tracker was loaded. No retry at
+            # another place: the events were computed from the state at ``after``
+            self.forget(conversation_id)
+            raise ConversationMoved(conversation_id, after) from None
+        self._remember_tail(conversation_id, seq)
+        return seq
 
     def _insert(self, conversation_id: str, start: int, payloads: list[dict[str, Any]]) -> int:
         rows = [

@@ -44,11 +44,11 @@ class DyingStore:
     def load_after(self, conversation_id: str, seq: int) -> tuple[tuple[Event, ...], int]:
         return self.inner.load_after(conversation_id, seq)
 
-    def append(self, conversation_id: str, events: Sequence[Event]) -> int:
+    def append(self, conversation_id: str, events: Sequence[Event], after: int | None = None) -> int:
         self.left -= 1
         if self.left == 0:
             raise Crash()
-        return self.inner.append(conversation_id, events)
+        return self.inner.append(conversation_id, events, after)
 
     def conversations(self) -> list[str]:
         return self.inner.conversations()
