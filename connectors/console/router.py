@@ -15,20 +15,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from assistant.accounts import (
-    Accounts,
-    Auth,
-    Login,
-    clear_session_cookie,
-    client_address,
-    set_session_cookie,
-)
+from assistant.accounts import Accounts, Auth, Login, User, client_address
 from assistant.errors import ApiError
 from assistant.handoff.config import HandoffConfig
 from assistant.handoff.service import OUTCOMES, HandoffService
+from connectors.staff_session import StaffSession, add_session_routes
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -36,12 +30,6 @@ STAFF = ("agent", "admin")
 REVEAL_ROLES = ("admin",)
 MAX_TEXT = 4000
 PUBLIC_PATHS = frozenset({"/console", "/console/static/{name}", "/console/api/login"})
-
-
-class Credentials(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    username: str = Field(..., min_length=1, max_length=64)
-    password: str = Field(..., min_length=1, max_length=256)
 
 
 class Text(BaseModel):
@@ -134,33 +122,20 @@ def make_console_router(service: HandoffService, accounts: Accounts, config: Han
             raise ApiError(404, "not_found", "找不到请求的资源", "Not found")
         return FileResponse(STATIC / name, media_type=types[name])
 
-    @public.post("/console/api/login")
-    async def login(body: Credentials, request: Request) -> Response:
-        # rate limited per username and address, audited (login.success / login.failure); agents and admins only
-        grant = await asyncio.to_thread(auth.login, body.username, body.password, client_address(request),
-                                        roles=STAFF, where="console")
-        response = JSONResponse({"user": grant.user.to_json(), "csrf": grant.csrf, "token": grant.token,
-                                 "expires_at": grant.expires_at})
-        set_session_cookie(response, grant, secure=config.console.cookie_secure, now=accounts.clock())
-        return response
-
-    # --- private ------------------------------------------------------------------------------------------
-    @private.post("/console/api/logout")
-    async def logout(who: Staff, request: Request) -> Response:
-        auth.logout(who, client_address(request), where="console")
-        response = JSONResponse({"ok": True})
-        clear_session_cookie(response)
-        return response
-
-    @private.get("/console/api/me")
-    async def me(who: Staff) -> dict[str, Any]:
+    def console_me(user: User) -> dict[str, Any]:
         return {
-            "user": who.user.to_json(), "csrf": who.csrf,
             "teams": [t.model_dump() for t in config.teams],
             "canned_replies": [c.model_dump() for c in config.canned_replies],
-            "outcomes": list(OUTCOMES), "can_reveal": who.user.role in REVEAL_ROLES,
+            "outcomes": list(OUTCOMES), "can_reveal": user.role in REVEAL_ROLES,
         }
 
+    # agents and admins only; the token is in the login answer for API clients. Logout and ``me`` go on the
+    # private router, whose role check runs for every route there
+    session = StaffSession("/console/api", STAFF, "console", token_in_body=True,
+                           cookie_secure=config.console.cookie_secure, me_extra=console_me)
+    add_session_routes(public, auth, session, private=private, role_check=staff)
+
+    # --- private ------------------------------------------------------------------------------------------
     @private.get("/console/api/queue")
     async def queue(who: Staff) -> dict[str, Any]:
         return {"sessions": await service.queue(), "online": presence.online()}

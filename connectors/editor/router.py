@@ -3,29 +3,18 @@
 The page is static (plain HTML, CSS and JS served from this package; nothing from a CDN) and talks to the
 knowledge-base API under ``/api/kb`` and to the dashboard. Like the console, it has its own login call, for the
 roles that may edit content (editors and admins): the rate limits, the audit entries and the session cookie are the
-ones every staff page shares (``Auth.login``, ``set_session_cookie``: HttpOnly, SameSite=Strict, path ``/``).
-Changes carry the session's CSRF token in ``X-CSRF-Token``.
-(No ``from __future__ import annotations``: FastAPI must see the local ``Annotated`` aliases as objects.)
+ones every staff page shares (``connectors.staff_session``: ``Auth.login``, ``set_session_cookie``: HttpOnly,
+SameSite=Strict, path ``/``). Changes carry the session's CSRF token in ``X-CSRF-Token``.
 """
 
-import asyncio
 from pathlib import Path
-from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
 
-from assistant.accounts import (
-    EDITOR_ROLES,
-    Accounts,
-    Auth,
-    Login,
-    clear_session_cookie,
-    client_address,
-    set_session_cookie,
-)
+from assistant.accounts import EDITOR_ROLES, Accounts, Auth
 from assistant.errors import ApiError
+from connectors.staff_session import StaffSession, add_session_routes
 
 STATIC = Path(__file__).parent / "static"
 STATIC_TYPES = {
@@ -44,15 +33,7 @@ PAGE_HEADERS = {
 }
 
 
-class Credentials(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    username: str = Field(..., min_length=1, max_length=64)
-    password: str = Field(..., min_length=1, max_length=256)
-
-
 def make_editor_router(accounts: Accounts, *, cookie_secure: bool = True) -> APIRouter:
-    auth = Auth(accounts)
-    Editor = Annotated[Login, Depends(auth.require_role(*EDITOR_ROLES))]
     router = APIRouter(tags=["editor"])
 
     @router.get("/editor", include_in_schema=False)
@@ -65,25 +46,7 @@ def make_editor_router(accounts: Accounts, *, cookie_secure: bool = True) -> API
             raise ApiError(404, "not_found", "找不到请求的资源", "Not found")
         return FileResponse(STATIC / name, media_type=STATIC_TYPES[name], headers={"Cache-Control": "no-cache"})
 
-    @router.post("/api/editor/login")
-    async def login(body: Credentials, request: Request) -> Response:
-        # rate limited per username and address and audited by Auth.login; editors and admins only
-        grant = await asyncio.to_thread(auth.login, body.username, body.password, client_address(request),
-                                        roles=EDITOR_ROLES, where="editor")
-        # no token in the body: the page holds the session only as an HttpOnly cookie, out of any script's reach
-        response = JSONResponse({"user": grant.user.to_json(), "csrf": grant.csrf, "expires_at": grant.expires_at})
-        set_session_cookie(response, grant, secure=cookie_secure, now=accounts.clock())
-        return response
-
-    @router.post("/api/editor/logout")
-    async def logout(who: Editor, request: Request) -> Response:
-        auth.logout(who, client_address(request), where="editor")
-        response = JSONResponse({"ok": True})
-        clear_session_cookie(response)
-        return response
-
-    @router.get("/api/editor/me")
-    async def me(who: Editor) -> dict[str, Any]:
-        return {"user": who.user.to_json(), "csrf": who.csrf}
-
+    # no token in the body: the page holds the session only as an HttpOnly cookie, out of any script's reach
+    session = StaffSession("/api/editor", EDITOR_ROLES, "editor", token_in_body=False, cookie_secure=cookie_secure)
+    add_session_routes(router, Auth(accounts), session)
     return router
