@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.forms.config import FormsConfig
 from assistant.handoff.config import HandoffConfig
+from assistant.login_limits import LoginLimits
 from assistant.privacy import PrivacyConfig
 from assistant.server_config import ServerConfig, default_channels
 from knowledge.config import KnowledgeConfig
@@ -78,6 +79,8 @@ class ProjectConfig(BaseModel):
     redis: RedisConfig = Field(default_factory=RedisConfig)
     forms: FormsConfig = Field(default_factory=FormsConfig)
     handoff: HandoffConfig = Field(default_factory=HandoffConfig)
+    # failed staff logins before a username or a client address is locked out (docs/accounts.md)
+    login_limits: LoginLimits = Field(default_factory=LoginLimits)
     server: ServerConfig = Field(default_factory=ServerConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     # channel name -> its settings; each channel validates its own (see connectors/)

@@ -30,7 +30,8 @@ def attach_console(runtime: Any) -> None:
     delivery = ChannelDelivery()
     service = install_handoff(runtime.agent, config, runtime.database_url, deliver=delivery,
                               bus=console_bus(getattr(runtime.config, "redis", None)))
-    accounts = Accounts(runtime.database_url, session_hours=config.console.session_hours)
+    accounts = Accounts(runtime.database_url, session_hours=config.console.session_hours,
+                        login_limits=getattr(runtime.config, "login_limits", None))
     runtime.handoff = service
     runtime.accounts = accounts
     runtime.delivery = delivery

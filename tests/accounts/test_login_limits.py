@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 from accounts_helpers import FAST_HASHER, PASSWORD
+from demo_project import copy_demo_project, write_config
 from fastapi.testclient import TestClient
 
 from assistant.accounts import Accounts, Auth
+from assistant.config import ConfigError, load_config
 from assistant.errors import ApiError
 from assistant.login_limits import LoginLimits
 
@@ -155,3 +157,40 @@ def test_replicas_share_the_counts_on_postgresql(pg_url: str) -> None:
     assert locked.value.status == 429
     first.engine.dispose()
     second.engine.dispose()
+
+
+# ---- config.yml's login_limits section ------------------------------------------------------------------------
+
+
+def test_config_yml_sets_the_servers_limits(tmp_path: Path, backoffice: Any) -> None:
+    """A server built from a project whose config.yml says 2 failures within 2 minutes locks after the second."""
+    from connectors.server import build_runtime, create_server_app
+
+    config = copy_demo_project(tmp_path, kb_docs=(), faq_lines=1, database="limits.db", backoffice_url=backoffice.url)
+    config["login_limits"] = {"per_username": 2, "per_address": 50, "window_s": 120}
+    runtime = build_runtime(write_config(tmp_path, config), with_knowledge=False)
+    assert runtime.accounts.throttle.limits == LoginLimits(per_username=2, per_address=50, window_s=120)
+    runtime.accounts.hasher = FAST_HASHER
+    runtime.accounts.create_user("guo", PASSWORD, "agent")
+    client = TestClient(create_server_app(tmp_path, runtime=runtime), client=("10.251.0.1", 1))
+    for _ in range(2):
+        assert _login(client, "guo", "wrong password", "/console/api/login").status_code == 401
+    locked = _login(client, "guo", PASSWORD, "/console/api/login")
+    assert locked.status_code == 429
+    assert 0 < int(locked.headers["Retry-After"]) <= 120  # the configured window, not the default 15 minutes
+    runtime.accounts.engine.dispose()
+
+
+@pytest.mark.parametrize(("key", "value", "rule"), [
+    ("per_username", 0, "greater than or equal to 1"),
+    ("per_address", -3, "greater than or equal to 1"),
+    ("window_s", 0, "greater than 0"),
+    ("window_s", -60, "greater than 0"),
+])
+def test_config_yml_refuses_limits_that_are_not_positive(tmp_path: Path, key: str, value: float, rule: str) -> None:
+    (tmp_path / "config.yml").write_text(f"login_limits:\n  {key}: {value}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as bad:
+        load_config(tmp_path)
+    message = str(bad.value)
+    assert "config.yml: invalid configuration / 配置无效" in message
+    assert f"login_limits.{key}: Input should be {rule}" in message
