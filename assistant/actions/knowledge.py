@@ -25,6 +25,9 @@ SERVICE_SLOT = "current_service"
 SERVICE_SLOTS = (SERVICE_SLOT, "service")
 ABSTAIN_TEXT = "抱歉，这个问题我还不知道准确答案，建议咨询窗口工作人员或拨打12345热线。(Sorry, I don't know the answer to that.)"
 NEAR_MISS_TEXT = "您是不是想问："
+# the question is in the knowledge base's territory but sits between close entries (两条都讲身份证过期):
+# ask which one rather than claim not to know
+CLARIFY_TEXT = "我找到了几条相关的内容，但不确定哪一条最符合您的问题。请选择最接近的一条，或换个说法再问一次："
 UNAVAILABLE_TEXT = "抱歉，政策知识库暂时不可用，请稍后再试。(The policy knowledge base is unavailable; please try again later.)"
 
 
@@ -146,6 +149,8 @@ class ActionKnowledgeAnswer:
     followup_intents: tuple[str, ...] | None = None
     k: int = 5
     max_suggestions: int = 3
+    # a near miss at least this likely to be right (calibrated score) makes the reply a clarifying question
+    clarify_score: float = 0.3
 
     def query(self, ctx: ActionContext) -> tuple[str, str | None, str | None]:
         """The query to search, the topic it was resolved against (if any) and the follow-up intent."""
@@ -183,12 +188,17 @@ class ActionKnowledgeAnswer:
             # tried on the chance the knowledge base knows: it does not, so let the next policy answer
             return [ActionExecutionRejected(self.name)]
         buttons = _near_miss_buttons(result.hits, self.max_suggestions)
-        own = utter(ctx, "utter_knowledge_abstain")
-        text = own.text if own is not None and own.text else ABSTAIN_TEXT
         data: dict[str, Any] = {}
         if buttons:
-            text = f"{text}\n{NEAR_MISS_TEXT}"
             data["buttons"] = [{"title": b.title, "payload": b.payload} for b in buttons]
+        if buttons and max(h.score for h in result.hits) >= self.clarify_score:
+            own = utter(ctx, "utter_knowledge_clarify")
+            text = own.text if own is not None and own.text else CLARIFY_TEXT
+            return [BotUttered(text, data, {**meta, "abstained": True, "clarify": True})]
+        own = utter(ctx, "utter_knowledge_abstain")
+        text = own.text if own is not None and own.text else ABSTAIN_TEXT
+        if buttons:
+            text = f"{text}\n{NEAR_MISS_TEXT}"
         return [BotUttered(text, data, {**meta, "abstained": True})]
 
 

@@ -194,11 +194,27 @@ def _choice(field: FieldSpec, raw: Any) -> Verdict:
 _NAME = re.compile(r"[\u4e00-\u9fa5·•]{2,15}|[A-Za-z][A-Za-z .'-]{1,39}")
 
 
+# answers to "what is the applicant's name?" that fit the pattern but name a place, a service or a question:
+# a citizen who answers the question before (朝阳区) or asks one back (身份证怎么办) must be asked again, not booked
+# under that "name"
+_PLACE_SUFFIX = re.compile(r".{2,}(区|县|市|省|州|镇|乡|村|街道|社区|中心|大厅|窗口|派出所)$")
+_NOT_NAME_WORDS = (
+    "身份证", "社保", "医保", "公积金", "户口", "户籍", "居住证", "预约", "办理", "挂失", "补办", "换证", "过期",
+    "怎么", "什么", "为什么", "哪里", "多少", "不知道", "不用", "取消", "人工", "客服", "谢谢", "你好", "您好",
+    "上午", "下午", "晚上", "星期", "礼拜", "今天", "明天", "后天", "下周", "本周", "这周",
+)
+
+
 def _name(raw: Any) -> Verdict:
     text = clean(str(raw)).replace("•", "·")
     text = re.sub(r"^(我叫|我是|姓名是?|名字是?|叫)", "", text).strip()
     if not _NAME.fullmatch(text):
         return _reject("请输入申请人的真实姓名（2-15个汉字）", "please give the applicant's full name")
+    if "·" not in text and (_PLACE_SUFFIX.fullmatch(text) or any(w in text for w in _NOT_NAME_WORDS)):
+        return _reject(
+            f"“{text[:15]}”看起来不是人名，请输入申请人的真实姓名（与身份证一致）",
+            "that does not look like a person's name; please give the applicant's name as on the ID card",
+        )
     return Verdict(True, text)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from assistant.actions import ActionContext
+from assistant.actions.knowledge import CLARIFY_TEXT
 from assistant.agent import SHANGHAI, Agent, BotReply, UserMessage, build_agent, parse_payload
 from assistant.events import (
     ActionExecutionRejected,
@@ -145,9 +146,11 @@ def test_follow_up_questions_resolve_against_the_service_discussed(project, inte
     assert cite["effective_date"] == "2025-01-01" and cite["source_url"] == "https://example.gov.cn/id"
     where = say(agent, "在哪里办？")
     assert where[0].text == "在户籍所在地派出所户政窗口办理。"
-    # the same question with no service in the conversation: an honest "don't know" with near misses
+    # the same question with no service in the conversation: no answer, but a question back with the services'
+    # materials entries as buttons (which service's materials?)
     cold = say(agent, "那要带什么材料？", cid="c2")
-    assert "不知道" in cold[0].text and "您是不是想问" in cold[0].text
+    assert cold[0].text == CLARIFY_TEXT
+    assert {"身份证换领需要带什么材料", "社保卡挂失需要带什么材料"} <= {b.title for b in cold[0].buttons}
     assert cold[0].buttons and all(b.payload == b.title or b.title.endswith("…") for b in cold[0].buttons)
     assert not cold[0].citations
 

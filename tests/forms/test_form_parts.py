@@ -157,6 +157,17 @@ def test_name_and_text() -> None:
     assert check("applicant_name", "我叫 欧阳娜娜").value == "欧阳娜娜"
     assert check("applicant_name", "阿卜杜·热合曼").ok
     assert not check("applicant_name", "我不知道要填什么东西哈哈哈哈哈哈").ok
+
+
+@pytest.mark.parametrize("raw", ["朝阳区", "临江区", "云州市", "高新区政务服务中心", "身份证过期了", "下周三上午", "怎么办理", "转人工"])
+def test_places_services_and_questions_are_not_names(raw: str) -> None:
+    verdict = check("applicant_name", raw)
+    assert not verdict.ok and "不是人名" in verdict.error_zh
+
+
+@pytest.mark.parametrize("raw", ["张三", "区小明", "周三", "王市", "司马懿", "买买提·艾力", "John Smith", "李中心"])
+def test_names_that_share_characters_with_places_or_days_still_pass(raw: str) -> None:
+    assert check("applicant_name", raw).ok
     assert check("remark", "  需要 轮椅 ").value == "需要 轮椅"
 
 
