@@ -7,12 +7,13 @@ import getpass
 import importlib.util
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from assistant.config import ConfigError, load_config
+from assistant.config import ConfigError, RedisConfig, load_config
 
 ProjectOpt = Annotated[Path, typer.Option("--project", "-p", help="project directory / 项目目录")]
 ByOpt = Annotated[str | None, typer.Option("--by", help="author recorded in versions / 操作人")]
@@ -45,7 +46,31 @@ def build_service(project: Path, *, with_embedder: bool = True):  # noqa: ANN201
     from knowledge.service import open_knowledge
 
     config = load_config(project)
-    return open_knowledge(config.database.url, config.knowledge, project, with_embedder=with_embedder)
+    service = open_knowledge(config.database.url, config.knowledge, project, with_embedder=with_embedder)
+    if config.redis.url:
+        # running replicas load a version this command makes live at once rather than at their next poll
+        service.live_listeners.append(_replica_announcer(config.redis))
+    return service
+
+
+def _replica_announcer(settings: RedisConfig) -> Callable[[int], None]:
+    """A ``live_listeners`` entry sending ``kb.live`` as a server's publish does; Redis being away only warns: the
+    version is live in the database and on disk, and the replicas find it by polling."""
+
+    def announce(version_id: int) -> None:
+        from connectors.index_follower import announce_live, kb_channel
+        from connectors.redis_sync import sync_redis_client
+
+        client = sync_redis_client(settings)
+        try:
+            if not announce_live(client, kb_channel(settings), version_id):
+                typer.echo("警告 / warning: Redis 不可用，各副本将在轮询时加载新版本 / Redis unreachable: replicas "
+                           "will load the new version at their next poll", err=True)
+        finally:
+            if client is not None:
+                client.close()
+
+    return announce
 
 
 def _print_report(report: object) -> None:

@@ -1,7 +1,8 @@
 """Every replica serves the knowledge-base version published on any of them, within seconds, without a restart.
 
 The replica that publishes (or rolls back) writes the index under the shared index directory, moves the ``LIVE``
-pointer, then ``announce`` sends ``kb.live`` on a Redis channel. Every replica listens and calls the knowledge
+pointer, then ``announce`` sends ``kb.live`` on a Redis channel (``gov-assistant kb publish|rollback`` sends the same
+through ``announce_live``). Every replica listens and calls the knowledge
 service's ``reload_if_changed`` in a worker thread (loading an index is disk and CPU work that must not stall the
 event loop). A message missed while Redis was away is made up by a poll of the pointer every ``poll_s``.
 """
@@ -16,9 +17,28 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from assistant.config import RedisConfig
 from assistant.handoff.bus import Backoff, stop_tasks
+from assistant.redis_client import key
 
 log = logging.getLogger(__name__)
+
+
+def kb_channel(settings: RedisConfig) -> str:
+    """The channel ``kb.live`` goes on: one per deployment (``redis.prefix``)."""
+    return key(settings, "kb")
+
+
+def announce_live(sync_client: Any, channel: str, version_id: int) -> bool:
+    """Tell the replicas listening on ``channel`` that ``version_id`` is live; False when Redis could not be
+    reached, which is logged and otherwise harmless: they find the version at their next poll of ``LIVE``."""
+    try:
+        sync_client.publish(channel, json.dumps({"type": "kb.live", "version": version_id}))
+    except Exception as err:
+        log.warning("kb.live for version %s not sent (%s); replicas pick it up by polling", version_id,
+                    type(err).__name__)
+        return False
+    return True
 
 
 class IndexFollower:
@@ -50,11 +70,7 @@ class IndexFollower:
     # --- the publishing replica ---------------------------------------------------------------------------
     def announce(self, version_id: int) -> None:
         """``KnowledgeService.live_listeners`` entry: tell the other replicas ``version_id`` is live."""
-        try:
-            self._sync.publish(self.channel, json.dumps({"type": "kb.live", "version": version_id}))
-        except Exception as err:  # the others find it at their next poll
-            log.warning("kb.live for version %s not sent (%s); replicas pick it up by polling", version_id,
-                        type(err).__name__)
+        announce_live(self._sync, self.channel, version_id)
 
     # --- every replica ------------------------------------------------------------------------------------
     async def start(self) -> None:
