@@ -473,7 +473,9 @@ def make_router(
         with service.session_factory() as s, s.begin():
             return DocumentPublic.model_validate(repo.archive_document(s, doc_id))
 
-    @router.get("/document/{doc_id}/versions", response_model=DocumentVersions)
+    # the singular path was the first one published; kept as a deprecated alias so callers written against it work
+    @router.get("/document/{doc_id}/versions", response_model=DocumentVersions, deprecated=True)
+    @router.get("/documents/{doc_id}/versions", response_model=DocumentVersions)
     def document_versions(
         doc_id: IdPath,
         service: Service,

@@ -67,7 +67,7 @@ def test_document_crud_with_versions_and_diff(client: TestClient) -> None:
     assert updated.status_code == 200 and updated.json()["current_version"] == 2
     assert updated.json()["title"] == DOC["title"]  # untouched fields stay
 
-    versions = client.get(f"/api/kb/document/{doc_id}/versions", params={"diff_from": 1, "diff_to": 2}).json()
+    versions = client.get(f"/api/kb/documents/{doc_id}/versions", params={"diff_from": 1, "diff_to": 2}).json()
     assert [(v["version"], v["created_by"]) for v in versions["versions"]] == [
         (1, "editor-li"),
         (2, "editor-li"),
@@ -81,6 +81,21 @@ def test_document_crud_with_versions_and_diff(client: TestClient) -> None:
     archived = client.post(f"/api/kb/documents/{doc_id}/archive").json()
     assert archived["status"] == "archived"
     assert client.get(f"/api/kb/documents/{doc_id}").json()["status"] == "archived"
+
+
+
+def test_document_versions_keep_their_singular_path_as_a_deprecated_alias(client: TestClient) -> None:
+    doc_id = client.post("/api/kb/documents", json=DOC).json()["id"]
+    client.put(f"/api/kb/documents/{doc_id}", json={"body": DOC["body"] + "\n## 咨询电话\n12345"})
+    for params in ({}, {"diff_from": 1}):
+        plural = client.get(f"/api/kb/documents/{doc_id}/versions", params=params)
+        singular = client.get(f"/api/kb/document/{doc_id}/versions", params=params)
+        assert plural.status_code == singular.status_code == 200
+        assert plural.json() == singular.json()
+    _assert_error(client.get("/api/kb/document/999999/versions"), 404, "kb.document_not_found")
+    paths = client.app.openapi()["paths"]
+    assert "deprecated" not in paths["/api/kb/documents/{doc_id}/versions"]["get"]
+    assert paths["/api/kb/document/{doc_id}/versions"]["get"]["deprecated"] is True
 
 
 def test_errors_are_bilingual_json(client: TestClient) -> None:

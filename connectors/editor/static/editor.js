@@ -245,7 +245,7 @@
   $("doc-body").addEventListener("input", renderPreview);
 
   function loadDocVersions(d) {
-    return api("GET", "/api/kb/document/" + d.id + "/versions").then(function (b) {
+    return api("GET", "/api/kb/documents/" + d.id + "/versions").then(function (b) {
       var body = $("doc-versions"); clear(body);
       var from = $("diff-from"), to = $("diff-to"); clear(from); clear(to);
       b.versions.slice().reverse().forEach(function (v) {
