@@ -1,7 +1,8 @@
 """Real server replicas for benchmarks: a trained copy of the demo project over a shared database (and Redis), each
 replica ``gov-assistant serve`` in its own process on a loopback port.
 
-The benchmarks do not import the test suite; ``tests/support/replicas.py`` does the same job for tests.
+The benchmarks do not import the test suite; the other way round, ``tests/support/replicas.py`` starts its
+replicas with ``start_replica`` from here (it only prepares a smaller project of its own).
 """
 
 from __future__ import annotations
@@ -75,8 +76,15 @@ def prepare_project(
 @dataclass
 class Replica:
     url: str
+    port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handler runs, as when a machine or container dies."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -84,11 +92,13 @@ class Replica:
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
 
     def log_tail(self, chars: int = 3000) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:] if self.log_path.exists() else ""
+        return self.log()[-chars:]
 
 
 @contextlib.contextmanager
@@ -141,26 +151,29 @@ def save_vector_cache(project: Path, saved: Path) -> None:
         shutil.copytree(cache, saved, dirs_exist_ok=True)
 
 
-def start_replica(project: Path, *, timeout_s: float = 900.0) -> Replica:
-    """``gov-assistant serve`` on a free loopback port; returns once ``/readyz`` answers 200."""
-    port = free_port()
+def start_replica(
+    project: Path, *, port: int | None = None, env: dict[str, str] | None = None, timeout_s: float = 900.0
+) -> Replica:
+    """``gov-assistant serve`` for ``project`` in a new process on loopback ``port`` (a free one by default), with
+    ``env`` added to the child's environment; returns once ``/readyz`` answers 200."""
+    port = port or free_port()
     log_path = project / f"replica-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "assistant", "serve", "--project", str(project), "--host", "127.0.0.1",
              "--port", str(port)],
-            cwd=ROOT, env=child_env(), stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=child_env(**(env or {})), stdout=log, stderr=subprocess.STDOUT,
         )
-    replica = Replica(f"http://127.0.0.1:{port}", process, log_path)
+    replica = Replica(f"http://127.0.0.1:{port}", port, process, log_path)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"replica :{port} exited with {process.returncode}:\n{replica.log_tail()}")
+            raise RuntimeError(f"replica :{port} exited with {process.returncode}:\n{replica.log_tail(4000)}")
         try:
             if httpx.get(f"{replica.url}/readyz", timeout=5).status_code == 200:
                 return replica
         except httpx.HTTPError:
             pass
-        time.sleep(0.5)
-    replica.stop()
-    raise RuntimeError(f"replica :{port} not ready after {timeout_s:.0f} s:\n{replica.log_tail()}")
+        time.sleep(0.3)
+    replica.kill()
+    raise RuntimeError(f"replica :{port} not ready after {timeout_s:.0f} s:\n{replica.log_tail(4000)}")

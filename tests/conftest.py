@@ -1,41 +1,34 @@
 """Shared test support: ``tests/support`` holds helpers more than one test area uses (a copy of the demo project,
-a live uvicorn server) and is put on the import path here; ``pg_url`` gives a test its own PostgreSQL database."""
+a live uvicorn server, the server fixtures, services, Chromium) and is put on the import path here; its ``browser``
+module is loaded as a plugin (the ``browser`` fixture); ``pg_url`` gives a test its own PostgreSQL database."""
 
 from __future__ import annotations
 
-import os
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
-from sqlalchemy.exc import OperationalError
 
 sys.path.insert(0, str(Path(__file__).parent / "support"))
+# the repository root too (``python -m pytest`` from it has it anyway): tests/support shares bench's launcher
+ROOT = str(Path(__file__).resolve().parents[1])
+if ROOT not in sys.path:
+    sys.path.append(ROOT)
 
-# CI starts PostgreSQL (.ci/run makes it mandatory); a developer machine without it skips those cases
-PG_ADMIN_URL = os.environ.get(
-    "GOV_ASSISTANT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+from services import postgres_admin, require_or_skip, temporary_database  # noqa: E402
+
+pytest_plugins = ("browser",)
 
 
 @pytest.fixture()
 def pg_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    from sqlalchemy.exc import OperationalError
+
     try:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        conn = admin.connect()
+        admin = postgres_admin()
     except (OperationalError, ImportError) as err:
-        if os.environ.get("GOV_ASSISTANT_REQUIRE_SERVICES"):
-            raise
-        pytest.skip(f"PostgreSQL not reachable: {err}")
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.close()
-        admin.dispose()
+        require_or_skip(f"PostgreSQL not reachable: {err}")
+    with temporary_database(admin, "test") as url:
+        yield url

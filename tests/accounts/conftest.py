@@ -6,8 +6,6 @@ real SQLite database; staff accounts for each role are created through ``Account
 
 from __future__ import annotations
 
-import asyncio
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,18 +13,14 @@ from typing import Any
 
 import pytest
 from accounts_helpers import FAST_HASHER, KB_DOCS, KB_FAQ_LINES, PASSWORD, STAFF
-from demo_project import LiveServer, copy_demo_project, serve, stop, write_config
+from demo_project import copy_demo_project, write_config
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from server_app import app, backoffice, console_over_http, create_staff, live_server, warm_runtime
 
-from assistant.agent import UserMessage
-from connectors.backoffice_demo import RunningBackOffice, serve_in_thread
+from connectors.backoffice_demo import RunningBackOffice
 
-
-@pytest.fixture(scope="session")
-def backoffice() -> Iterator[RunningBackOffice]:
-    with serve_in_thread() as running:
-        yield running
+__all__ = ["app", "backoffice", "live_server"]
 
 
 @pytest.fixture(scope="session")
@@ -36,38 +30,20 @@ def project_dir(tmp_path_factory: pytest.TempPathFactory, backoffice: RunningBac
                                backoffice_url=backoffice.url)
     config["server"] = {"rate_per_minute": 1_000_000, "rate_burst": 100_000, "timeout_s": 60}
     config["channels"] = {"rest": {}, "webchat": {}, "socketio": {}, "wechat": {"token": "accountstest"}}
-    handoff = dict(config.get("handoff") or {})
-    handoff["service_hours"] = {**(handoff.get("service_hours") or {}), "always_open": True}
-    handoff["console"] = {**(handoff.get("console") or {}), "cookie_secure": False}  # plain HTTP in tests
-    handoff["teams"] = [{"id": "general", "name": "综合咨询"}, {"id": "social_security", "name": "社保组"}]
-    handoff["default_team"], handoff["complaint_team"] = "general", None
-    config["handoff"] = handoff
+    console_over_http(config, with_teams=True)
     return write_config(dest, config)
 
 
 @pytest.fixture(scope="session")
 def runtime(project_dir: Path) -> Any:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from connectors.server import build_runtime
-
-    rt = build_runtime(project_dir)
-    asyncio.run(rt.agent.handle(UserMessage("warm-up", "你好")))
+    rt = warm_runtime(project_dir)
     # real argon2 with cheap parameters: the login tests make dozens of logins on a busy 2-core machine, and the
     # hashing cost is not what they test (the dummy hash of unknown users is remade with the same parameters)
     rt.accounts.hasher = FAST_HASHER
     rt.accounts._dummy = FAST_HASHER.hash(uuid.uuid4().hex)
-    for username, role in STAFF.items():
-        if rt.accounts.get(username) is None:
-            rt.accounts.create_user(username, PASSWORD, role, team="general" if role == "agent" else None)
+    create_staff(rt, PASSWORD, [(name, role, None, "general" if role == "agent" else None)
+                                for name, role in STAFF.items()])
     return rt
-
-
-@pytest.fixture(scope="session")
-def app(project_dir: Path, runtime: Any) -> FastAPI:
-    from connectors.server import create_server_app
-
-    return create_server_app(project_dir, runtime=runtime)
 
 
 @pytest.fixture()
@@ -81,13 +57,3 @@ def address() -> str:
 def client(app: FastAPI, address: str) -> Iterator[TestClient]:
     with TestClient(app, raise_server_exceptions=False, client=(address, 50000)) as c:
         yield c
-
-
-@pytest.fixture(scope="session")
-def live_server(app: FastAPI) -> Iterator[LiveServer]:
-    live = serve(app)
-    try:
-        yield live
-    finally:
-        stop(live)
-

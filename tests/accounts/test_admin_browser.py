@@ -3,61 +3,26 @@ of that in the audit log; the new editor can log in elsewhere but the admin page
 
 from __future__ import annotations
 
-import os
-import shutil
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from accounts_helpers import PASSWORD
+from browser import browser_page, log_in
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+pytestmark = pytest.mark.browser
+
 TIMEOUT_MS = 20_000
-
-
-def _browser_missing() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed"
-    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
-        return f"{CHROMIUM} is missing"
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    missing = _browser_missing()
-    if missing:
-        if os.environ.get("GOV_ASSISTANT_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"browser test required but {missing}")
-        pytest.skip(missing)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def test_admin_creates_an_editor_and_sees_the_audit_entry(browser: Any, live_server: Any, runtime: Any) -> None:
     from playwright.sync_api import expect
 
     editor = "bj" + uuid.uuid4().hex[:6]
-    context = browser.new_context(locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    try:
-        page.goto(f"{live_server.url}/admin")
-        page.fill("#username", "admin2")
-        page.fill("#password", PASSWORD)
-        page.click("#login-btn")
+    with browser_page(browser, timeout_ms=TIMEOUT_MS, locale="zh-CN") as page:
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        log_in(page, f"{live_server.url}/admin", "admin2", PASSWORD)
         expect(page.locator("#main")).to_be_visible()
         expect(page.locator("#me-name")).to_contain_text("管理员")
         expect(page.locator("#users-body tr[data-username='admin1']")).to_be_visible()
@@ -93,7 +58,5 @@ def test_admin_creates_an_editor_and_sees_the_audit_entry(browser: Any, live_ser
         expect(page.locator("#main")).to_be_hidden()
         expect(page.locator("#pages a")).to_have_text("内容编辑")
         assert errors == []
-    finally:
-        context.close()
     entry = runtime.accounts.audit_log.search(action="user.create", actor="admin2", limit=1).entries[0]
     assert entry["target"] == editor and entry["source"] == "127.0.0.1" and entry["detail"]["role"] == "editor"

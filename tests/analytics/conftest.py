@@ -7,30 +7,21 @@ with the real embedder, the app is the one ``create_server_app`` builds, and the
 
 from __future__ import annotations
 
-import asyncio
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from analytics_reference import PASSWORD, STAFF
 from demo_project import copy_demo_project, write_config
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
+from server_app import app, backoffice, client, console_over_http, create_staff, warm_runtime
 
-from assistant.agent import UserMessage
-from connectors.backoffice_demo import RunningBackOffice, serve_in_thread
+from connectors.backoffice_demo import RunningBackOffice
+
+__all__ = ["app", "backoffice", "client"]
 
 KB_DOCS = ("appointment-rules.md", "citizen-centre.md", "idcard-renew.md")
 KB_FAQ_LINES = 10
 HIGH_LIMITS = {"rate_per_minute": 1_000_000, "rate_burst": 100_000, "timeout_s": 30}
-
-
-@pytest.fixture(scope="session")
-def backoffice() -> Iterator[RunningBackOffice]:
-    with serve_in_thread() as running:
-        yield running
 
 
 @pytest.fixture(scope="session")
@@ -40,41 +31,19 @@ def project_dir(tmp_path_factory: pytest.TempPathFactory, backoffice: RunningBac
                                backoffice_url=backoffice.url)
     config["server"] = dict(HIGH_LIMITS)
     config["channels"] = {"rest": {}, "webchat": {}}
-    handoff = dict(config.get("handoff") or {})
-    handoff["service_hours"] = {**(handoff.get("service_hours") or {}), "always_open": True}
-    handoff["console"] = {**(handoff.get("console") or {}), "cookie_secure": False}
-    config["handoff"] = handoff
+    console_over_http(config)
     return write_config(dest, config)
 
 
 @pytest.fixture(scope="session")
 def runtime(project_dir: Path) -> Any:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from connectors.dashboard import attach_dashboard
-    from connectors.server import build_runtime
 
-    rt = build_runtime(project_dir)
+    rt = warm_runtime(project_dir)
     attach_dashboard(rt)  # no-op when build_runtime already mounted it
     rt.analytics.cache_seconds = 0  # every request of a test sees the conversations it just had
-    asyncio.run(rt.agent.handle(UserMessage("warm-up", "你好")))
-    for role, username in STAFF.items():
-        if rt.accounts.get(username) is None:
-            rt.accounts.create_user(username, PASSWORD, role, username)
+    create_staff(rt, PASSWORD, [(username, role, username, None) for role, username in STAFF.items()])
     return rt
-
-
-@pytest.fixture(scope="session")
-def app(project_dir: Path, runtime: Any) -> FastAPI:
-    from connectors.server import create_server_app
-
-    return create_server_app(project_dir, runtime=runtime)
-
-
-@pytest.fixture()
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as c:
-        yield c
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -7,63 +7,29 @@ Staff act through the console's HTTP API on the same live server (the console pa
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from analytics_reference import STAFF, bearer
-from demo_project import ROOT, LiveServer, serve, stop
+from browser import ARTIFACTS, browser_page, open_widget
+from demo_project import LiveServer, served
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (apt-get install chromium); browser tests need Debian's Chromium"
-        if os.environ.get("GOV_ASSISTANT_REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="module")
 def live(app: Any) -> Iterator[LiveServer]:
-    server = serve(app)
-    try:
+    with served(app) as server:
         yield server
-    finally:
-        stop(server)
 
 
 @pytest.fixture()
 def page(browser: Any, live: LiveServer) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1024, "height": 800}, locale="zh-CN")
-    pg = context.new_page()
-    pg.set_default_timeout(30_000)
-    pg.goto(live.url + "/")
-    pg.wait_for_selector(".ga-widget")
-    try:
+    with browser_page(browser, viewport={"width": 1024, "height": 800}, locale="zh-CN") as pg:
+        open_widget(pg, live.url)
         yield pg
-    finally:
-        context.close()
 
 
 def say(pg: Any, text: str) -> None:

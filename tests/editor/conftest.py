@@ -7,31 +7,25 @@ console and the citizens' widget on one live uvicorn server).
 
 from __future__ import annotations
 
-import asyncio
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from demo_project import LiveServer, copy_demo_project, serve, stop, write_config
-from fastapi import FastAPI
+from demo_project import copy_demo_project, write_config
 from fastapi.testclient import TestClient
+from server_app import app, backoffice, client, console_over_http, create_staff, live_server, warm_runtime
 
-from assistant.agent import UserMessage
-from connectors.backoffice_demo import RunningBackOffice, serve_in_thread
+from connectors.backoffice_demo import RunningBackOffice
+
+__all__ = ["app", "backoffice", "client", "live_server"]
 
 KB_DOCS = ("citizen-centre.md", "idcard-renew.md", "sbk-loss-replace.md")
 KB_FAQ_LINES = 8
+# test modules here receive it through the ``staff_password`` fixture: ``from conftest import`` finds whichever
+# conftest pytest loaded last when several test directories are named on one command line
 PASSWORD = "editor-pass-2024"
 # one peer address for every test client: limits high enough for a browser loading the page and its calls
 LIMITS = {"rate_per_minute": 1_000_000, "rate_burst": 100_000, "max_body_bytes": 5_000_000, "timeout_s": 120}
-
-
-@pytest.fixture(scope="session")
-def backoffice() -> Iterator[RunningBackOffice]:
-    with serve_in_thread() as running:
-        yield running
 
 
 @pytest.fixture(scope="session")
@@ -42,10 +36,7 @@ def project_dir(tmp_path_factory: pytest.TempPathFactory, backoffice: RunningBac
     )
     config["server"] = dict(LIMITS)
     config["channels"] = {"rest": {}, "webchat": {}}
-    handoff = dict(config.get("handoff") or {})
-    # plain http on 127.0.0.1 in tests: a Secure cookie would not be stored
-    handoff["console"] = {**(handoff.get("console") or {}), "cookie_secure": False}
-    config["handoff"] = handoff
+    console_over_http(config, always_open=False)
     return write_config(dest, config)
 
 
@@ -57,30 +48,15 @@ def editor_role() -> str:
 
 
 @pytest.fixture(scope="session")
-def runtime(project_dir: Path) -> Any:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from connectors.server import build_runtime
-
-    rt = build_runtime(project_dir)
-    asyncio.run(rt.agent.handle(UserMessage("warm-up", "你好")))
-    for username, role in (("editor-li", editor_role()), ("agent-wang", "agent")):
-        if rt.accounts.get(username) is None:
-            rt.accounts.create_user(username, PASSWORD, role, "李编辑" if role != "agent" else "王坐席")
-    return rt
+def staff_password() -> str:
+    return PASSWORD
 
 
 @pytest.fixture(scope="session")
-def app(project_dir: Path, runtime: Any) -> FastAPI:
-    from connectors.server import create_server_app
-
-    return create_server_app(project_dir, runtime=runtime)
-
-
-@pytest.fixture()
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as c:
-        yield c
+def runtime(project_dir: Path) -> Any:
+    rt = warm_runtime(project_dir)
+    create_staff(rt, PASSWORD, [("editor-li", editor_role(), "李编辑", None), ("agent-wang", "agent", "王坐席", None)])
+    return rt
 
 
 @pytest.fixture()
@@ -90,12 +66,3 @@ def editor(client: TestClient) -> TestClient:
     assert r.status_code == 200, r.text
     client.headers["X-CSRF-Token"] = r.json()["csrf"]
     return client
-
-
-@pytest.fixture(scope="session")
-def live_server(app: FastAPI) -> Iterator[LiveServer]:
-    live = serve(app)
-    try:
-        yield live
-    finally:
-        stop(live)

@@ -11,7 +11,6 @@ test-artifacts/.
 from __future__ import annotations
 
 import io
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,14 +18,11 @@ from typing import Any
 
 import docx
 import pytest
-from conftest import PASSWORD
+from browser import ARTIFACTS, browser_page, log_in, open_widget
 from demo_project import ROOT, LiveServer
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-ARTIFACTS = ROOT / "test-artifacts"
 BOT = ".ga-log .ga-bot"
 TITLE = "云州市养犬登记办理指南"
 QUESTION = "养犬登记在哪里办理"
@@ -34,44 +30,18 @@ OLD_PLACE, NEW_PLACE = "政通路12号", "湖滨路66号"
 SOURCE_URL = "https://www.yunzhou.gov.cn/zwfw/yangquan.html"
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (apt-get install chromium); browser tests need Debian's Chromium"
-        if os.environ.get("GOV_ASSISTANT_REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
 @pytest.fixture()
-def editor_page(browser: Any, live_server: LiveServer) -> Iterator[Any]:
+def editor_page(browser: Any, live_server: LiveServer, staff_password: str) -> Iterator[Any]:
     """The editor page, logged in; fails the test on any script error in the page."""
     # bypass_csp: Playwright's wait_for_function evaluates strings, which the page's policy forbids; it also makes
     # the script-injection checks below hold without the policy's help (the sanitizer alone keeps script out)
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN", bypass_csp=True)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda err: errors.append(str(err)))
-    page.on("dialog", lambda dialog: dialog.accept())  # the confirmations of publish, rollback, archive
-    page.goto(live_server.url + "/editor")
-    page.fill("#username", "editor-li")
-    page.fill("#password", PASSWORD)
-    page.click("#login-btn")
-    page.wait_for_selector("#app:not([hidden])")
-    try:
+    with browser_page(browser, viewport={"width": 1400, "height": 1000}, locale="zh-CN", bypass_csp=True) as page:
+        errors: list[str] = []
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        page.on("dialog", lambda dialog: dialog.accept())  # the confirmations of publish, rollback, archive
+        log_in(page, live_server.url + "/editor", "editor-li", staff_password)
+        page.wait_for_selector("#app:not([hidden])")
         yield page
-    finally:
-        context.close()
     assert errors == []
 
 
@@ -91,12 +61,8 @@ def docx_bytes() -> bytes:
 
 def ask_widget(browser: Any, live: LiveServer, question: str, shot: str | None = None) -> tuple[str, Any]:
     """A new citizen asks ``question`` in the widget; returns the bot's reply text and the reply element."""
-    context = browser.new_context(viewport={"width": 1024, "height": 800}, locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    try:
-        page.goto(live.url + "/")
-        page.wait_for_selector(".ga-widget")
+    with browser_page(browser, viewport={"width": 1024, "height": 800}, locale="zh-CN") as page:
+        open_widget(page, live.url)
         page.fill("#ga-input", question)
         page.press("#ga-input", "Enter")
         page.wait_for_function(f"document.querySelectorAll('{BOT}').length > 0")
@@ -110,8 +76,6 @@ def ask_widget(browser: Any, live: LiveServer, question: str, shot: str | None =
         if shot:
             page.screenshot(path=str(ARTIFACTS / shot), full_page=True)
         return text, citations
-    finally:
-        context.close()
 
 
 def open_tab(page: Any, name: str) -> None:

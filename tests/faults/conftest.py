@@ -7,7 +7,6 @@ knowledge base, tens of seconds on 2 cores); every test leaves the proxies resto
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,38 +14,25 @@ from pathlib import Path
 import pytest
 from fault_rig import FaultRig
 from replicas import REDIS_TEST_URL, redis_available, shared_project, start_replica
-from sqlalchemy import create_engine, make_url, text
+from services import postgres_admin, require_or_skip, services_required, temporary_database
+from sqlalchemy import create_engine, make_url
 from sqlalchemy.exc import OperationalError
 from tcp_proxy import TcpProxy
 
 from connectors.backoffice_demo import serve_in_thread
 
-PG_ADMIN_URL = os.environ.get("GOV_ASSISTANT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # the outbox worker looks for kept submissions this often in these tests (production default: config)
 OUTBOX_INTERVAL_S = 1.0
-
-
-def _require_or_skip(reason: str) -> None:
-    if os.environ.get("GOV_ASSISTANT_REQUIRE_SERVICES"):
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
 def fault_database() -> Iterator[str]:
     try:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        conn = admin.connect()
+        admin = postgres_admin()
     except (OperationalError, ImportError) as err:
-        _require_or_skip(f"PostgreSQL not reachable: {err}")
-    name = f"faults_{uuid.uuid4().hex[:12]}"
-    conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.close()
-        admin.dispose()
+        require_or_skip(f"PostgreSQL not reachable: {err}")
+    with temporary_database(admin, "faults") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +45,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory, fault_database: str) -> Iterat
         target = make_url(REDIS_TEST_URL.replace("redis://", "redis+x://"))
         redis_proxy = TcpProxy(target.host or "127.0.0.1", target.port or 6379).start()
         redis_url = f"redis://127.0.0.1:{redis_proxy.port}/{target.database or 0}"
-    elif os.environ.get("GOV_ASSISTANT_REQUIRE_SERVICES"):
+    elif services_required():
         pytest.fail(str(redis_available()))
     with serve_in_thread() as backoffice:
         bo_port = int(backoffice.url.rsplit(":", 1)[1])

@@ -7,8 +7,6 @@ keeps the 48-hour window the way WeChat does (the test says when the citizen las
 
 from __future__ import annotations
 
-import asyncio
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,15 +14,22 @@ from typing import Any
 import pytest
 from demo_project import copy_demo_project, write_config
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from handoff_helpers import PASSWORD, WECHAT_TOKEN, FakeWeChat, serve, stop
+from server_app import backoffice, client, console_over_http, create_staff, warm_runtime
 
-from assistant.agent import UserMessage
-from connectors.backoffice_demo import RunningBackOffice, serve_in_thread
+from connectors.backoffice_demo import RunningBackOffice
+
+__all__ = ["backoffice", "client"]
 
 KB_DOCS = ("appointment-rules.md", "citizen-centre.md", "idcard-renew.md")
 KB_FAQ_LINES = 10
 HIGH_LIMITS = {"rate_per_minute": 1_000_000, "rate_burst": 100_000, "timeout_s": 30}
+STAFF = (
+    ("agent1", "agent", "王芳", "general"),
+    ("agent2", "agent", "李强", "general"),
+    ("agent3", "agent", "赵敏", "social_security"),
+    ("boss", "admin", "张主任", None),
+)
 
 
 @pytest.fixture(scope="session")
@@ -38,12 +43,6 @@ def wechat_fake() -> Iterator[FakeWeChat]:
         stop(live)
 
 
-@pytest.fixture(scope="session")
-def backoffice() -> Iterator[RunningBackOffice]:
-    with serve_in_thread() as running:
-        yield running
-
-
 def make_project(dest: Path, backoffice_url: str, wechat_url: str) -> Path:
     config = copy_demo_project(
         dest, kb_docs=KB_DOCS, faq_lines=KB_FAQ_LINES, database="handoff-tests.db", backoffice_url=backoffice_url
@@ -51,14 +50,8 @@ def make_project(dest: Path, backoffice_url: str, wechat_url: str) -> Path:
     config["server"] = dict(HIGH_LIMITS)
     config["channels"] = {"rest": {}, "webchat": {}, "wechat": {"token": WECHAT_TOKEN, "appid": "wxtest",
                                                                  "secret": "s", "api_base_url": wechat_url}}
-    handoff = dict(config.get("handoff") or {})
     # staff are always on duty in these tests; the out-of-hours test swaps the calendar
-    handoff["service_hours"] = {**(handoff.get("service_hours") or {}), "always_open": True}
-    # the test client and the browser talk plain HTTP
-    handoff["console"] = {**(handoff.get("console") or {}), "cookie_secure": False}
-    handoff["teams"] = [{"id": "general", "name": "综合咨询"}, {"id": "social_security", "name": "社保组"}]
-    handoff["default_team"], handoff["complaint_team"] = "general", None
-    config["handoff"] = handoff
+    console_over_http(config, with_teams=True)
     return write_config(dest, config)
 
 
@@ -69,38 +62,21 @@ def project_dir(tmp_path_factory: pytest.TempPathFactory, backoffice: RunningBac
 
 @pytest.fixture(scope="session")
 def runtime(project_dir: Path) -> Any:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from connectors.console.wiring import attach_console
-    from connectors.server import build_runtime
 
-    rt = build_runtime(project_dir)
+    rt = warm_runtime(project_dir)
     attach_console(rt)  # no-op when the server already attached it
-    asyncio.run(rt.agent.handle(UserMessage("warm-up", "你好")))
-    for username, role, name, team in (
-        ("agent1", "agent", "王芳", "general"),
-        ("agent2", "agent", "李强", "general"),
-        ("agent3", "agent", "赵敏", "social_security"),
-        ("boss", "admin", "张主任", None),
-    ):
-        if rt.accounts.get(username) is None:
-            rt.accounts.create_user(username, PASSWORD, role, name, team)
+    create_staff(rt, PASSWORD, STAFF)
     return rt
 
 
 @pytest.fixture(scope="session")
 def app(project_dir: Path, runtime: Any) -> FastAPI:
+    """The engine's app with the console bound to its channels (not the whole server ``create_server_app``
+    builds)."""
     from assistant.app import create_app
     from connectors.console.wiring import bind_channels
 
     app = create_app(runtime, runtime.config.server, runtime.config.channels)
     bind_channels(runtime, app.state.channels)
     return app
-
-
-@pytest.fixture()
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as c:
-        yield c
-
-

@@ -4,57 +4,28 @@ transferred, goes back to the bot, finishes the form, and rates the service afte
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
-from handoff_helpers import PASSWORD, LiveServer, serve, stop
+from browser import log_in
+from demo_project import LiveServer, served
+from handoff_helpers import PASSWORD
 from test_handoff_flow import close_all
 
 from assistant.calendar import load_holiday_calendar
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+pytestmark = pytest.mark.browser
+
 TIMEOUT_MS = 20_000
-
-
-def _browser_missing() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed"
-    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
-        return f"{CHROMIUM} is missing"
-    return None
 
 
 @pytest.fixture(scope="module")
 def live(app: Any) -> Iterator[LiveServer]:
-    server = serve(app)
-    try:
+    # the WebSocket implementation handoff_helpers.serve runs the handoff suite's servers with
+    with served(app, ws="websockets") as server:
         yield server
-    finally:
-        stop(server)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    missing = _browser_missing()
-    if missing:
-        if os.environ.get("GOV_ASSISTANT_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"browser test required but {missing}")
-        pytest.skip(missing)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def next_working_day() -> date:
@@ -95,10 +66,7 @@ def test_citizen_and_agent_in_chromium(browser: Any, live: LiveServer, runtime: 
 
         # the agent logs in first and waits with the console open
         desk = agent_ctx.new_page()
-        desk.goto(live.url + "/console")
-        desk.fill("#username", "agent1")
-        desk.fill("#password", PASSWORD)
-        desk.click("#login-btn")
+        log_in(desk, live.url + "/console", "agent1", PASSWORD)
         desk.wait_for_selector("#desk:not([hidden])")
 
         citizen_says("我要预约换身份证", "姓名")

@@ -9,27 +9,22 @@ one peer address); the rate-limit tests build their own app over the same runtim
 
 from __future__ import annotations
 
-import asyncio
-import os
-import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from demo_project import LiveServer, copy_demo_project, serve, stop, write_config
+from demo_project import LiveServer, copy_demo_project, served, write_config
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from hostile_helpers import PASSWORD, STAFF, WECHAT_TOKEN
-from sqlalchemy import create_engine, make_url, text
+from server_app import app, backoffice, client, console_over_http, create_staff, warm_runtime
+from services import postgres_admin, services_required, temporary_database
 from sqlalchemy.exc import OperationalError
 
-from assistant.agent import UserMessage
-from connectors.backoffice_demo import RunningBackOffice, serve_in_thread
+from connectors.backoffice_demo import RunningBackOffice
 
-# the same server and variable as tests/conftest.py's pg_url (one database per test there, per session here)
-PG_ADMIN_URL = os.environ.get("GOV_ASSISTANT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+__all__ = ["app", "backoffice", "client"]
 
 KB_DOCS = ("appointment-rules.md", "citizen-centre.md", "idcard-renew.md")
 KB_FAQ_LINES = 8
@@ -45,32 +40,19 @@ def staff_roles() -> tuple[str, ...]:
 
 
 @pytest.fixture(scope="session")
-def backoffice() -> Iterator[RunningBackOffice]:
-    with serve_in_thread() as running:
-        yield running
-
-
-@pytest.fixture(scope="session")
 def database_url() -> Iterator[str | None]:
     """A fresh PostgreSQL database for the suite (what production runs: NUL in text fails only there), dropped
     afterwards; None (the project's SQLite file) where PostgreSQL is not reachable, unless CI requires it."""
     try:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        conn = admin.connect()
+        admin = postgres_admin()
     except (OperationalError, ImportError) as err:
-        if os.environ.get("GOV_ASSISTANT_REQUIRE_SERVICES"):
+        if services_required():
             raise
         warnings.warn(f"PostgreSQL not reachable ({err}): the hostile suite runs on SQLite", stacklevel=1)
         yield None
         return
-    name = f"hostile_{uuid.uuid4().hex[:12]}"
-    conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.close()
-        admin.dispose()
+    with temporary_database(admin, "hostile") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -87,47 +69,20 @@ def project_dir(
     # a slow WeChat turn is delivered later through the customer-service API: a closed local port, never Tencent
     wechat = {"token": WECHAT_TOKEN, "api_base_url": "http://127.0.0.1:9"}
     config["channels"] = {"rest": {}, "webchat": {}, "socketio": {}, "wechat": wechat}
-    handoff = dict(config.get("handoff") or {})
     # staff are always on duty here, and the browser talks plain HTTP
-    handoff["service_hours"] = {**(handoff.get("service_hours") or {}), "always_open": True}
-    handoff["console"] = {**(handoff.get("console") or {}), "cookie_secure": False}
-    config["handoff"] = handoff
+    console_over_http(config)
     return write_config(dest, config)
 
 
 @pytest.fixture(scope="session")
 def runtime(project_dir: Path) -> Any:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from connectors.server import build_runtime
-
-    rt = build_runtime(project_dir)
-    asyncio.run(rt.agent.handle(UserMessage("warm-up", "你好")))
+    rt = warm_runtime(project_dir)
     roles = staff_roles()
-    for username, role, name, team in STAFF:
-        if role in roles and rt.accounts.get(username) is None:
-            rt.accounts.create_user(username, PASSWORD, role, name, team)
+    create_staff(rt, PASSWORD, [account for account in STAFF if account[1] in roles])
     return rt
 
 
 @pytest.fixture(scope="session")
-def app(project_dir: Path, runtime: Any) -> FastAPI:
-    from connectors.server import create_server_app
-
-    return create_server_app(project_dir, runtime=runtime)
-
-
-@pytest.fixture()
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as c:
-        yield c
-
-
-@pytest.fixture(scope="session")
 def live_server(app: FastAPI) -> Iterator[LiveServer]:
-    live = serve(app, ws="websockets")
-    try:
+    with served(app, ws="websockets") as live:
         yield live
-    finally:
-        stop(live)
-

@@ -8,21 +8,17 @@ assert no dialog fired, the flag is unset, the literal text is visible, and no e
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from browser import log_in
 from demo_project import LiveServer
 from hostile_helpers import PASSWORD
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 TIMEOUT_MS = 30_000
 ATTACKS = [
     '<img src=x onerror="alert(1);window.__pwned=1">',
@@ -31,23 +27,6 @@ ATTACKS = [
     '"><iframe src="javascript:alert(4)"></iframe><b>粗体</b>',
 ]
 INJECTED = "img, script, svg, iframe, b"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (apt-get install chromium); browser tests need Debian's Chromium"
-        if os.environ.get("GOV_ASSISTANT_REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 class Watched:
@@ -93,10 +72,7 @@ def test_html_is_text_in_the_widget_and_the_console(browser: Any, live_server: L
         sid = web.page.evaluate("window.GovAssistant.sessionId")
 
         desk = Watched(agent_ctx)
-        desk.page.goto(live_server.url + "/console")
-        desk.page.fill("#username", "h_agent")
-        desk.page.fill("#password", PASSWORD)
-        desk.page.click("#login-btn")
+        log_in(desk.page, live_server.url + "/console", "h_agent", PASSWORD)
         desk.page.wait_for_selector("#desk:not([hidden])")
         queued = desk.page.locator(f"#queue-list li[data-cid='{sid}']")
         queued.wait_for()
@@ -150,10 +126,7 @@ def test_a_hostile_conversation_id_is_text_in_the_console(browser: Any, live_ser
     context = browser.new_context(locale="zh-CN")
     try:
         desk = Watched(context)
-        desk.page.goto(live_server.url + "/console")
-        desk.page.fill("#username", "h_agent")
-        desk.page.fill("#password", PASSWORD)
-        desk.page.click("#login-btn")
+        log_in(desk.page, live_server.url + "/console", "h_agent", PASSWORD)
         desk.page.wait_for_selector("#desk:not([hidden])")
         desk.page.click("#live-refresh")
         item = desk.page.locator("#live-list li", has_text=sender)

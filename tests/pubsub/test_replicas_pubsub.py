@@ -10,7 +10,6 @@ message (or the 10 s poll) can have loaded it.
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,16 +18,14 @@ from typing import Any
 
 import httpx
 import pytest
-from replicas import REDIS_TEST_URL, Replica, redis_available, shared_project, start_replica
-from sqlalchemy import create_engine, make_url, text
+from replicas import Replica, shared_project, start_replica
+from services import postgres_admin, redis_test_url, services_required, temporary_database
 from websockets.sync.client import ClientConnection, connect
 
 from assistant.accounts import Accounts
 from connectors.backoffice_demo import serve_in_thread
 
 PASSWORD = "correct-horse-battery"
-# the same server tests/conftest.py's pg_url uses
-PG_ADMIN_URL = os.environ.get("GOV_ASSISTANT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 pytestmark = pytest.mark.slow
 
 
@@ -36,35 +33,24 @@ pytestmark = pytest.mark.slow
 def database_url() -> Iterator[str]:
     """A PostgreSQL database of this module's own (the replicas are shared by its tests; ``pg_url`` is per test)."""
     try:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        conn = admin.connect()
+        admin = postgres_admin()
     except Exception as err:
-        if os.environ.get("GOV_ASSISTANT_REQUIRE_SERVICES") == "1":
+        if services_required():
             raise
         pytest.skip(f"PostgreSQL not reachable: {err}")
-    name = f"test_pubsub_{uuid.uuid4().hex[:10]}"
-    conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.close()
-        admin.dispose()
+    with temporary_database(admin, "test_pubsub") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def replicas(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Replica, Replica]]:
-    reason = redis_available()
-    if reason is not None:
-        if os.environ.get("GOV_ASSISTANT_REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    redis_url = redis_test_url()
     with serve_in_thread() as backoffice:
         project = shared_project(
             tmp_path_factory.mktemp("pubsub-replicas"),
             database_url=database_url,
             backoffice_url=backoffice.url,
-            redis_url=REDIS_TEST_URL,
+            redis_url=redis_url,
             extra_config={
                 "handoff": {"service_hours": {"always_open": True}, "console": {"cookie_secure": False}},
                 "channels": {"rest": {}, "webchat": {}},

@@ -14,7 +14,8 @@ import pytest
 import yaml
 from demo_project import ROOT
 from replica_client import LEASE_S, Cluster
-from replicas import REDIS_TEST_URL, Replica, redis_available, shared_project, start_replica
+from replicas import REDIS_TEST_URL, Replica, shared_project, start_replica
+from services import redis_keys_deleted, redis_test_url
 
 from connectors.backoffice_demo import serve_in_thread
 
@@ -25,27 +26,14 @@ PG_ADMIN_URL = os.environ.get(
 
 def require_redis() -> str:
     """The test Redis URL, or skip (fail under GOV_ASSISTANT_REQUIRE_SERVICES=1) when Redis does not answer."""
-    reason = redis_available()
-    if reason is not None:
-        if os.environ.get("GOV_ASSISTANT_REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return REDIS_TEST_URL
+    return redis_test_url()
 
 
 @pytest.fixture()
 def redis_prefix() -> Iterator[str]:
     """A key prefix no other test uses; its keys are deleted after the test."""
-    import redis
-
-    url = require_redis()
-    prefix = f"test-locks-{uuid.uuid4().hex[:10]}"
-    yield prefix
-    client = redis.Redis.from_url(url)
-    keys = list(client.scan_iter(f"{prefix}:*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    with redis_keys_deleted(require_redis(), f"test-locks-{uuid.uuid4().hex[:10]}") as prefix:
+        yield prefix
 
 
 def require_postgres() -> Any:

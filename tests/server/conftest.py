@@ -7,25 +7,16 @@ demo back office on a local port, and the app is the one ``create_server_app`` b
 
 from __future__ import annotations
 
-import asyncio
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
-from server_harness import LiveServer, make_project, serve, stop
+from server_app import app, backoffice, client, live_server, warm_runtime
+from server_harness import make_project
 
-from assistant.agent import UserMessage
-from connectors.backoffice_demo import RunningBackOffice, serve_in_thread
+from connectors.backoffice_demo import RunningBackOffice
 
-
-@pytest.fixture(scope="session")
-def backoffice() -> Iterator[RunningBackOffice]:
-    with serve_in_thread() as running:
-        yield running
+__all__ = ["app", "backoffice", "client", "live_server"]
 
 
 @pytest.fixture(scope="session")
@@ -35,33 +26,4 @@ def project_dir(tmp_path_factory: pytest.TempPathFactory, backoffice: RunningBac
 
 @pytest.fixture(scope="session")
 def runtime(project_dir: Path) -> Any:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from connectors.server import build_runtime
-
-    rt = build_runtime(project_dir)
-    # the first turn loads lazily built parts (sentence encoder, caches): pay for it here, not in a timed test
-    asyncio.run(rt.agent.handle(UserMessage("warm-up", "你好")))
-    return rt
-
-
-@pytest.fixture(scope="session")
-def app(project_dir: Path, runtime: Any) -> FastAPI:
-    from connectors.server import create_server_app
-
-    return create_server_app(project_dir, runtime=runtime)
-
-
-@pytest.fixture()
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as c:
-        yield c
-
-
-@pytest.fixture(scope="session")
-def live_server(app: FastAPI) -> Iterator[LiveServer]:
-    live = serve(app)
-    try:
-        yield live
-    finally:
-        stop(live)
+    return warm_runtime(project_dir)

@@ -6,54 +6,24 @@ GOV_ASSISTANT_REQUIRE_SERVICES=1 (CI), where a missing browser is a failure. Scr
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from server_harness import FORM_ID, FORM_START, ROOT, LiveServer, form_answer
+from browser import ARTIFACTS, browser_page, open_widget
+from server_harness import FORM_ID, FORM_START, LiveServer, form_answer
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts"
 BOT = ".ga-log .ga-bot"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (apt-get install chromium); browser tests need Debian's Chromium"
-        if os.environ.get("GOV_ASSISTANT_REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture()
 def page(browser: Any, live_server: LiveServer) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1024, "height": 800}, locale="zh-CN")
-    pg = context.new_page()
-    pg.set_default_timeout(20_000)
-    pg.goto(live_server.url + "/")
-    pg.wait_for_selector(".ga-widget")
-    try:
+    with browser_page(browser, timeout_ms=20_000, viewport={"width": 1024, "height": 800}, locale="zh-CN") as pg:
+        open_widget(pg, live_server.url)
         yield pg
-    finally:
-        context.close()
 
 
 def bot_count(pg: Any) -> int:

@@ -10,7 +10,8 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,3 +84,13 @@ def serve(app: Any, ws: str = "websockets-sansio") -> LiveServer:
 def stop(live: LiveServer) -> None:
     live.server.should_exit = True
     live.thread.join(timeout=10)
+
+
+@contextmanager
+def served(app: Any, ws: str = "websockets-sansio") -> Iterator[LiveServer]:
+    """``serve`` for the duration of a ``with`` block (a fixture's lifetime)."""
+    live = serve(app, ws)
+    try:
+        yield live
+    finally:
+        stop(live)

@@ -3,23 +3,28 @@
 ``shared_project`` copies the demo project (small knowledge base) and trains its NLU once, so replicas start
 without racing to train; ``start_replica`` runs ``gov-assistant serve`` in its own process and waits for
 ``/readyz``. The first replica seeds and publishes the knowledge base; start the others after it is ready.
+
+The process launcher (``Replica``, ``start_replica``) is the benchmarks' (``bench/replica_launcher.py``, which
+imports nothing from the tests): one way to start and stop a replica for both.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-from demo_project import ROOT, copy_demo_project, free_port, write_config
+from demo_project import ROOT, copy_demo_project, write_config
+
+from bench.replica_launcher import Replica, child_env
+from bench.replica_launcher import start_replica as launch_replica
+
+# the suites import Replica from here
+__all__ = ["Replica", "redis_available", "shared_project", "start_replica"]
 
 KB_DOCS = ("appointment-rules.md", "citizen-centre.md", "idcard-renew.md", "idcard-loss.md")
 REDIS_TEST_URL = os.environ.get("GOV_ASSISTANT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -57,63 +62,14 @@ def shared_project(
     write_config(dest, config)
     subprocess.run(
         [sys.executable, "-m", "assistant", "train", "--project", str(dest)],
-        check=True, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        check=True, cwd=ROOT, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     return dest
-
-
-@dataclass
-class Replica:
-    url: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown handler runs, as when a machine or container dies."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
-
-
-def _env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    env.update(extra or {})
-    return env
 
 
 def start_replica(
     project: Path, *, port: int | None = None, env: Mapping[str, str] | None = None, timeout_s: float = 180.0
 ) -> Replica:
-    """``gov-assistant serve`` for ``project`` in a new process on ``port``; returns once ``/readyz`` says ready."""
-    port = port or free_port()
-    log_path = project / f"replica-{port}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "assistant", "serve", "--project", str(project), "--port", str(port)],
-            cwd=ROOT, env=_env(env), stdout=log, stderr=subprocess.STDOUT,
-        )
-    replica = Replica(f"http://127.0.0.1:{port}", port, process, log_path)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"replica on :{port} exited with {process.returncode}:\n{replica.log()[-4000:]}")
-        try:
-            if httpx.get(f"{replica.url}/readyz", timeout=2).status_code == 200:
-                return replica
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    replica.kill()
-    raise RuntimeError(f"replica on :{port} not ready after {timeout_s:.0f} s:\n{replica.log()[-4000:]}")
+    """``gov-assistant serve`` for ``project`` in a new process on ``port``; returns once ``/readyz`` says ready.
+    The tests' default wait is shorter than the benchmarks' (their project is small and already trained)."""
+    return launch_replica(project, port=port, env=dict(env or {}), timeout_s=timeout_s)
