@@ -192,8 +192,15 @@
       else if (data.type === "bot") renderResult(data);
       else if (data.type === "push") (data.messages || []).forEach(function (m) { addBot(m, true); });
       else if (data.type === "error") {
-        if (data.reply_to) { pending = pending.filter(function (p) { return p.message_id !== data.reply_to; }); savePending(); markSent(data.reply_to); }
         typing.hidden = true;
+        if (data.reply_to && data.retry_after) {
+          // busy, moved to another replica, an outage or too fast: the message stays and goes again (same id,
+          // so the server takes it once)
+          status.textContent = (data.message_zh || "稍后重试") + "，稍后自动重发 / " + (data.message_en || "retry") + " (will resend)";
+          resendLater(data.reply_to, data.retry_after);
+          return;
+        }
+        if (data.reply_to) { pending = pending.filter(function (p) { return p.message_id !== data.reply_to; }); savePending(); markSent(data.reply_to); }
         status.textContent = (data.message_zh || "出错了") + " / " + (data.message_en || "error");
       }
     };
@@ -204,6 +211,14 @@
       retry = Math.min(retry + 1, 6);
       setTimeout(function () { connect(); flushRest(); }, 500 * retry);
     };
+  }
+  function resendLater(messageId, seconds) {
+    setTimeout(function () {
+      var p = pending.filter(function (x) { return x.message_id === messageId; })[0];
+      if (!p) return;
+      if (wsOpen) ws.send(JSON.stringify({ type: "message", message_id: p.message_id, text: p.text }));
+      else flushRest();
+    }, Math.min(Math.max(1, seconds), 60) * 1000);
   }
   function postRest(p) {
     return fetch(base + "/webchat/messages", {

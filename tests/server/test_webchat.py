@@ -153,3 +153,45 @@ def test_websocket_messages_have_their_own_rate_limit(runtime: Any) -> None:
         assert kinds == ["bot", "bot", "rate_limited", "rate_limited"]
         assert first["retry_after"] >= 1 and first["message_zh"] and first["message_en"]
     assert user_texts(c, sid) == ["谢谢", "谢谢"]
+
+
+def test_a_retryable_refusal_over_the_socket_says_when_to_send_again(runtime: Any, monkeypatch: Any) -> None:
+    """The engine refuses a turn it cannot run now (the conversation is busy, or moved on another replica): the
+    frame carries ``retry_after`` so the widget keeps the message and sends it again, rather than dropping it."""
+    from assistant.app import create_app
+    from assistant.redis_locks import conversation_busy
+    from assistant.server_config import ServerConfig
+
+    real = runtime.agent.handle
+    refusals = iter([conversation_busy(2)])
+
+    async def busy_once(message: Any) -> Any:
+        refusal = next(refusals, None)
+        if refusal is not None:
+            raise refusal
+        return await real(message)
+
+    monkeypatch.setattr(runtime.agent, "handle", busy_once)
+    app = create_app(runtime, ServerConfig(), {"webchat": {}})
+    sid = session()
+    with TestClient(app) as c, c.websocket_connect(f"/webchat/ws?session_id={sid}") as ws:
+        ws.send_json({"type": "message", "message_id": "b-1", "text": "谢谢"})
+        frame = ws.receive_json()
+        if frame["type"] == "typing":
+            frame = ws.receive_json()
+        assert frame["type"] == "error" and frame["code"] == "conversation_busy"
+        assert frame["retry_after"] == 2 and frame["reply_to"] == "b-1" and frame["message_en"]
+        # sent again with the same id, it is answered
+        ws.send_json({"type": "message", "message_id": "b-1", "text": "谢谢"})
+        frame = ws.receive_json()
+        if frame["type"] == "typing":
+            frame = ws.receive_json()
+        assert frame["type"] == "bot" and frame["reply_to"] == "b-1"
+    assert user_texts(c, sid) == ["谢谢"]
+
+
+def test_a_refusal_that_retrying_cannot_fix_has_no_retry_after(client: TestClient) -> None:
+    with client.websocket_connect(f"/webchat/ws?session_id={session()}") as ws:
+        ws.send_json({"type": "message", "message_id": "e-1", "text": "   "})
+        frame = ws.receive_json()
+        assert frame["type"] == "error" and frame["code"] == "empty_message" and "retry_after" not in frame
