@@ -26,6 +26,12 @@ class ApiError(Exception):
     def body(self) -> dict[str, str]:
         return {"code": self.code, "message_zh": self.message_zh, "message_en": self.message_en}
 
+    def retry_hint(self) -> dict[str, int]:
+        """``{"retry_after": seconds}`` for a refusal that a later retry can fix (its Retry-After header), else
+        nothing: what socket channels send, having no headers."""
+        value = (self.headers or {}).get("Retry-After")
+        return {"retry_after": max(1, int(value))} if value and value.isdigit() else {}
+
 
 # Generic statuses turned into bilingual errors when a route raises a bare HTTPException.
 _STATUS_TEXT: dict[int, tuple[str, str, str]] = {

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp
 from assistant.agent import UserMessage
 from assistant.errors import ApiError, error_for_status
 from assistant.limits import TokenBucket
+from assistant.outage import RETRY_AFTER_S, as_api_error
 from connectors.webchat import clean_text
 
 log = logging.getLogger(__name__)
@@ -125,9 +126,19 @@ class SocketIOChannel:
             body = error_for_status(429).body() | {"retry_after": max(1, int(wait + 0.999))}
             await self.sio.emit("error", body, room=sid, namespace=s.namespace)
             return
-        replies = await self.runtime.agent.handle(
-            UserMessage(conversation_id=sender, text=text, channel=self.name, metadata=dict(data.get("customData") or {}))
-        )
+        message = UserMessage(conversation_id=sender, text=text, channel=self.name,
+                              metadata=dict(data.get("customData") or {}))
+        try:
+            replies = await self.runtime.agent.handle(message)
+        except Exception as exc:
+            # refused (busy, moved on another replica) or an outage: say so and when to retry, as the web chat
+            # does, instead of leaving the client waiting for an answer that never comes
+            err = exc if isinstance(exc, ApiError) else as_api_error(exc)
+            if err is None:
+                raise
+            hint = err.retry_hint() or ({"retry_after": RETRY_AFTER_S} if err.status == 503 else {})
+            await self.sio.emit("error", err.body() | hint, room=sid, namespace=s.namespace)
+            return
         for reply in replies:
             for payload in rasa_messages(reply):
                 await self.sio.emit(s.bot_message_evt, payload, room=sid, namespace=s.namespace)

@@ -67,11 +67,6 @@ def clean_text(text: str, limit: int) -> str:
     return text
 
 
-def _retry_after(err: ApiError) -> dict[str, int]:
-    value = (err.headers or {}).get("Retry-After")
-    return {"retry_after": max(1, int(value))} if value and value.isdigit() else {}
-
-
 def too_long(limit: int) -> ApiError:
     return ApiError(413, "message_too_long", f"消息过长（最多{limit}字）", f"Message too long (max {limit} characters)")
 
@@ -238,7 +233,7 @@ class WebchatChannel:
         except ApiError as err:
             # a retryable refusal (the conversation is busy or moved on another replica) says when to send again,
             # and the widget keeps the message until then
-            await ws.send_json({"type": "error", "reply_to": msg.message_id, **_retry_after(err), **err.body()})
+            await ws.send_json({"type": "error", "reply_to": msg.message_id, **err.retry_hint(), **err.body()})
             return
         except Exception as exc:
             # a database or Redis outage: tell the widget (it re-sends the same id later) instead of dropping the socket

@@ -151,3 +151,29 @@ def test_messages_are_rate_limited_per_session(runtime: Any) -> None:
     finally:
         client.close()
         stop(live)
+
+
+def test_a_refused_turn_is_an_error_event_with_retry_after(runtime: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A turn the engine refuses (busy, or moved on another replica) answers with an ``error`` event the client
+    can act on, not silence."""
+    from server_harness import serve, stop
+
+    from assistant.app import create_app
+    from assistant.redis_locks import conversation_busy
+    from assistant.server_config import ServerConfig
+
+    async def busy(message: Any) -> Any:
+        raise conversation_busy(3)
+
+    live = serve(create_app(runtime, ServerConfig(), {"socketio": {}}))
+    client = RasaClient(live.url, ["websocket"])
+    try:
+        sid = client.session(None)
+        monkeypatch.setattr(runtime.agent, "handle", busy)
+        client.sio.emit("user_uttered", {"message": "谢谢", "session_id": sid})
+        name, data = client.next()
+        assert name == "error" and data["code"] == "conversation_busy" and data["retry_after"] == 3
+        assert data["message_zh"] and data["message_en"]
+    finally:
+        client.close()
+        stop(live)
