@@ -245,11 +245,18 @@ class FormAction:
         return False
 
     def _acknowledge_corrections(self, step: Step) -> None:
-        """Say what changed, masked, so the citizen knows a correction was understood."""
+        """Say what changed, masked, so the citizen knows a correction was understood; and what was taken for a
+        field not asked yet (下周三上午 while the ID number was asked), so an answer given early is not lost from
+        sight."""
+        requested = step.before.get(REQUESTED_SLOT)
         for f in self.form.fields:
             old, new = step.before.get(f.slot), step.slots.get(f.slot)
-            if f.slot in step.updated and old not in (None, "") and new not in (None, "") and old != new:
+            if f.slot not in step.updated or new in (None, "") or old == new:
+                continue
+            if old not in (None, ""):
                 step.say(f"好的，已将{f.label}改为{display(f, new)}。", field=f.slot)
+            elif requested and f.slot != requested and requested not in step.updated:
+                step.say(f"好的，已记下{f.label}：{display(f, new)}。", field=f.slot)
 
     def _is_digression(
         self, step: Step, text: str, intent: str | None, confidence: float, free_text: bool = False

@@ -262,6 +262,17 @@ def test_a_district_given_while_another_field_is_asked_fills_the_district(chat: 
     assert slots["district"] == "临江区" and slots["requested_slot"] == "id_number"
 
 
+def test_an_answer_given_early_is_acknowledged_and_the_asked_field_asked_again(chat: Chat) -> None:
+    chat.say("/id_card_renewal")
+    chat.say("张三")
+    reply = chat.text("下周三上午")  # the ID number was asked
+    assert "已记下预约日期：2026年12月2日（周三）" in reply and "身份证" in reply
+    assert chat.slots()["requested_slot"] == "id_number"
+    # answering the asked field together with another one needs no such note
+    reply = chat.text(f"身份证{ID}，电话13912345678")
+    assert "已记下" not in reply
+
+
 def test_continue_after_the_session_expired_resumes_the_form(tmp_path: Path) -> None:
     clock = [NOW]
     chat = Chat(build_agent(sqlite_store(tmp_path / "t.db"), UnconfiguredSubmitter(), clock=lambda: clock[0]))
