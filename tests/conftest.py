@@ -16,7 +16,7 @@ ROOT = str(Path(__file__).resolve().parents[1])
 if ROOT not in sys.path:
     sys.path.append(ROOT)
 
-from services import postgres_admin, require_or_skip, temporary_database  # noqa: E402
+from services import database_or_skip  # noqa: E402
 
 pytest_plugins = ("browser",)
 
@@ -24,11 +24,5 @@ pytest_plugins = ("browser",)
 @pytest.fixture()
 def pg_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
-    from sqlalchemy.exc import OperationalError
-
-    try:
-        admin = postgres_admin()
-    except (OperationalError, ImportError) as err:
-        require_or_skip(f"PostgreSQL not reachable: {err}")
-    with temporary_database(admin, "test") as url:
+    with database_or_skip("test") as url:
         yield url

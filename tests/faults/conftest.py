@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 from fault_rig import FaultRig
 from replicas import REDIS_TEST_URL, redis_available, shared_project, start_replica
-from services import postgres_admin, require_or_skip, services_required, temporary_database
+from services import database_or_skip, services_required
 from sqlalchemy import create_engine, make_url
-from sqlalchemy.exc import OperationalError
 from tcp_proxy import TcpProxy
 
 from connectors.backoffice_demo import serve_in_thread
@@ -27,11 +26,7 @@ OUTBOX_INTERVAL_S = 1.0
 
 @pytest.fixture(scope="session")
 def fault_database() -> Iterator[str]:
-    try:
-        admin = postgres_admin()
-    except (OperationalError, ImportError) as err:
-        require_or_skip(f"PostgreSQL not reachable: {err}")
-    with temporary_database(admin, "faults") as url:
+    with database_or_skip("faults") as url:
         yield url
 
 

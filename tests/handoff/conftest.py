@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from demo_project import copy_demo_project, write_config
+from demo_project import copy_demo_project, served, write_config
 from fastapi import FastAPI
-from handoff_helpers import PASSWORD, WECHAT_TOKEN, FakeWeChat, serve, stop
+from handoff_helpers import PASSWORD, WECHAT_TOKEN, FakeWeChat
 from server_app import backoffice, client, console_over_http, create_staff, warm_runtime
 
 from connectors.backoffice_demo import RunningBackOffice
@@ -35,12 +35,9 @@ STAFF = (
 @pytest.fixture(scope="session")
 def wechat_fake() -> Iterator[FakeWeChat]:
     fake = FakeWeChat()
-    live = serve(fake.app())
-    fake.url = live.url
-    try:
+    with served(fake.app(), ws="websockets") as live:  # handoff_helpers.serve's settings
+        fake.url = live.url
         yield fake
-    finally:
-        stop(live)
 
 
 def make_project(dest: Path, backoffice_url: str, wechat_url: str) -> Path:

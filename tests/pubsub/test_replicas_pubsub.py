@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from replicas import Replica, shared_project, start_replica
-from services import postgres_admin, redis_test_url, services_required, temporary_database
+from services import database_or_skip, redis_test_url
 from websockets.sync.client import ClientConnection, connect
 
 from assistant.accounts import Accounts
@@ -32,13 +32,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def database_url() -> Iterator[str]:
     """A PostgreSQL database of this module's own (the replicas are shared by its tests; ``pg_url`` is per test)."""
-    try:
-        admin = postgres_admin()
-    except Exception as err:
-        if services_required():
-            raise
-        pytest.skip(f"PostgreSQL not reachable: {err}")
-    with temporary_database(admin, "test_pubsub") as url:
+    with database_or_skip("test_pubsub") as url:
         yield url
 
 

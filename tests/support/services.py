@@ -55,6 +55,20 @@ def temporary_database(admin: Any, prefix: str) -> Iterator[str]:
         admin.engine.dispose()
 
 
+@contextmanager
+def database_or_skip(prefix: str) -> Iterator[str]:
+    """``temporary_database`` on the test server, or skip (fail under GOV_ASSISTANT_REQUIRE_SERVICES=1) when
+    PostgreSQL does not answer."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        admin = postgres_admin()
+    except (OperationalError, ImportError) as err:
+        require_or_skip(f"PostgreSQL not reachable: {err}")
+    with temporary_database(admin, prefix) as url:
+        yield url
+
+
 def redis_test_url() -> str:
     """The test Redis URL, after skipping (failing under GOV_ASSISTANT_REQUIRE_SERVICES=1) when it does not answer."""
     from replicas import REDIS_TEST_URL, redis_available
