@@ -119,9 +119,24 @@ class FormAction:
         step.say(f"好的，我来帮您办理{self.form.title}。")
         found = extract(self.form, message, fills, None)
         typed = {k: c for k, c in found.candidates.items() if not c.from_text}
+        if not typed and not found.rejected:
+            typed = self._first_answer(step, message)
         errors = self._apply(step, typed, found)
         errors += await self._custom_validation(step, typed)
         await self._after_fill(step, errors)
+
+    def _first_answer(self, step: Step, message: Mapping[str, Any]) -> dict[str, Candidate]:
+        """A bare answer that starts the form (the offer said "或直接告诉我申请人姓名"; the citizen says "李四"): the
+        answer to the first field when it is one of its free-text kind and valid as such, else nothing."""
+        if (message.get("intent") or {}).get("name") != "inform":
+            return {}
+        missing = step.missing()
+        candidate = free_text_candidate(missing[0] if missing else None, str(message.get("text") or ""))
+        if candidate is None:
+            return {}
+        first = missing[0]
+        verdict = validate(first, candidate.raw, today=step.ctx.now.date(), calendar=self.deps.calendar)
+        return {first.slot: candidate} if verdict.ok else {}
 
     async def _reask(self, step: Step, resumed: bool = False) -> None:
         phase = step.slots.get(PHASE_SLOT)

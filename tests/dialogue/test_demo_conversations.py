@@ -144,3 +144,22 @@ def test_confirmation_is_masked_and_success_gives_the_back_office_reference(engi
     assert "110101199003077571" not in confirmation and "13912345678" not in confirmation
     done = _say(engine, conversation, "确认")
     assert re.search(r"YZ-\d{8}-\d{4}", done), done
+
+
+@pytest.mark.parametrize("name", ["李四", "王小明"])
+def test_a_bare_name_accepting_the_booking_offer_is_the_first_answer(engine: Agent, name: str) -> None:
+    """The offer says "或直接告诉我申请人姓名就可以开始": the name that starts the form is kept, not asked again."""
+    conversation = f"offer-then-name-{name}"
+    offer = _say(engine, conversation, "社保卡丢了咋办")
+    assert "直接告诉我申请人姓名" in offer, offer
+    started = _say(engine, conversation, name)
+    tracker = asyncio.run(engine.tracker(conversation))
+    assert tracker.get_slot("applicant_name") == name
+    assert tracker.get_slot("requested_slot") != "applicant_name" and "姓名" not in started, started
+
+
+def test_accepting_the_offer_with_yes_asks_for_the_name(engine: Agent) -> None:
+    conversation = "offer-then-yes"
+    _say(engine, conversation, "社保卡丢了咋办")
+    started = _say(engine, conversation, "好的")
+    assert asyncio.run(engine.tracker(conversation)).get_slot("requested_slot") == "applicant_name", started
