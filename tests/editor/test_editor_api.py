@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from conftest import PASSWORD
 from fastapi.testclient import TestClient
 
 from knowledge.repository import record_unanswered
@@ -33,12 +32,13 @@ def test_the_page_and_its_files_are_served_locally_with_a_strict_policy(client: 
     _error(client.get("/editor/static/..%2Fconftest.py"), 404, "not_found")
 
 
-def test_login_sets_the_staff_cookie_and_writes_need_the_csrf_token(client: TestClient, runtime: Any) -> None:
+def test_login_sets_the_staff_cookie_and_writes_need_the_csrf_token(client: TestClient, runtime: Any,
+                                                                     staff_password: str) -> None:
     _error(client.post("/api/editor/login", json={"username": "editor-li", "password": "wrong-password"}),
            401, "bad_credentials")
-    _error(client.post("/api/editor/login", json={"username": "agent-wang", "password": PASSWORD}),
+    _error(client.post("/api/editor/login", json={"username": "agent-wang", "password": staff_password}),
            401, "bad_credentials")  # agents use the console, not the editor
-    r = client.post("/api/editor/login", json={"username": "editor-li", "password": PASSWORD})
+    r = client.post("/api/editor/login", json={"username": "editor-li", "password": staff_password})
     assert r.status_code == 200 and "token" not in r.json()
     cookie = r.headers["set-cookie"]
     assert "ga_session=" in cookie and "Path=/;" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie

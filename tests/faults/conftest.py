@@ -25,6 +25,13 @@ OUTBOX_INTERVAL_S = 1.0
 
 
 @pytest.fixture(scope="session")
+def outbox_interval_s() -> float:
+    """How often the rig's outbox retries (test modules take it as a fixture: ``from conftest import`` would find
+    whichever suite's conftest pytest loaded last)."""
+    return OUTBOX_INTERVAL_S
+
+
+@pytest.fixture(scope="session")
 def fault_database() -> Iterator[str]:
     with database_or_skip("faults") as url:
         yield url

@@ -10,7 +10,6 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
-from conftest import OUTBOX_INTERVAL_S
 from fault_chat import fill_loss_report
 from fault_rig import FaultRig
 from sqlalchemy import text
@@ -42,7 +41,8 @@ def _back_office_down(rig: FaultRig, how: str) -> Iterator[None]:
 
 
 @pytest.mark.parametrize("how", ["unreachable", "http_503"])
-def test_kept_form_is_submitted_once_when_the_back_office_returns(rig: FaultRig, fresh_session: str, how: str) -> None:
+def test_kept_form_is_submitted_once_when_the_back_office_returns(rig: FaultRig, fresh_session: str, how: str,
+                                                                  outbox_interval_s: float) -> None:
     s = fresh_session
 
     def post(mid: str, msg: str) -> httpx.Response:
@@ -53,7 +53,7 @@ def test_kept_form_is_submitted_once_when_the_back_office_returns(rig: FaultRig,
         # kept, and the citizen is told it goes in by itself later
         assert "自动为您提交" in reply, reply
         # several outbox rounds while it is down: tried, not submitted, still pending
-        time.sleep(4 * OUTBOX_INTERVAL_S)
+        time.sleep(4 * outbox_interval_s)
         assert _records_of(rig, s) == []
         [(status, reference, attempts)] = _outbox(rig, s)
         assert (status, reference) == ("pending", None) and attempts >= 1
@@ -73,7 +73,7 @@ def test_kept_form_is_submitted_once_when_the_back_office_returns(rig: FaultRig,
     assert any(reference in (m.get("text") or "") for m in history["messages"] if m["role"] == "bot")
     assert _outbox(rig, s)[0][:2] == ("submitted", reference)
     # more rounds change nothing: one application, one message
-    time.sleep(2 * OUTBOX_INTERVAL_S)
+    time.sleep(2 * outbox_interval_s)
     assert _records_of(rig, s) == [reference]
     assert len([t for t in rig.bot_texts(s) if reference in t]) == 1
     # the form is closed: the citizen goes on talking normally
@@ -81,7 +81,8 @@ def test_kept_form_is_submitted_once_when_the_back_office_returns(rig: FaultRig,
     assert after.status_code == 200 and "核对" not in after.text
 
 
-def test_a_kept_form_the_citizen_cancels_is_never_submitted(rig: FaultRig, fresh_session: str) -> None:
+def test_a_kept_form_the_citizen_cancels_is_never_submitted(rig: FaultRig, fresh_session: str,
+                                                             outbox_interval_s: float) -> None:
     s = fresh_session
 
     def post(mid: str, msg: str) -> httpx.Response:
@@ -92,6 +93,6 @@ def test_a_kept_form_the_citizen_cancels_is_never_submitted(rig: FaultRig, fresh
         assert "取消" in post("m-cancel", "取消").text
         confirm = post("m-cancel-yes", "确定取消")
         assert confirm.status_code == 200 and "已为您取消" in confirm.text, confirm.text
-    time.sleep(4 * OUTBOX_INTERVAL_S)
+    time.sleep(4 * outbox_interval_s)
     assert _records_of(rig, s) == []
     assert [row[0] for row in _outbox(rig, s)] == ["stale"]
