@@ -24,7 +24,7 @@ from assistant.config import RedisConfig
 from assistant.handoff.bus import RedisBus
 from assistant.redis_client import key, redis_client
 from connectors.dedupe import SqlDeduplicator
-from connectors.index_follower import IndexFollower
+from connectors.index_follower import IndexFollower, kb_channel
 from connectors.redis_bridge import CitizenBridge
 from connectors.redis_dedupe import RedisDeduplicator
 from connectors.redis_sync import sync_redis_client
@@ -70,7 +70,7 @@ def attach_redis(runtime: Any, app: FastAPI, *, index_poll_s: float = INDEX_POLL
 
     knowledge = getattr(runtime, "knowledge", None)
     if knowledge is not None and hasattr(knowledge, "live_listeners"):
-        follower = IndexFollower(knowledge, client, sync, key(settings, "kb"), poll_s=index_poll_s)
+        follower = IndexFollower(knowledge, client, sync, kb_channel(settings), poll_s=index_poll_s)
         knowledge.live_listeners.append(follower.announce)
         runtime.index_follower = follower
         parts.append(follower)
