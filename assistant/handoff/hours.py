@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from assistant.calendar import CalendarError, HolidayCalendar
+from assistant.calendar import HolidayCalendar
 from assistant.handoff.config import WEEKDAYS, ServiceHoursConfig
 
 Span = tuple[time, time]
@@ -36,15 +36,12 @@ class ServiceHours:
         if day.isoformat() in c.closed_dates:
             return ()
         if self.holidays is not None and c.follow_holidays and self.holidays.covers(day):
-            try:
-                status = self.holidays.status(day)
-            except CalendarError:
-                status = None
-            if status is not None:
-                if not status.working:
-                    return ()
-                if day.weekday() >= 5:  # 调休: a weekend day worked as a weekday
-                    return _spans(c.makeup_day_hours)
+            # the calendar decides public holidays and 调休 days only; an ordinary weekend keeps the weekly
+            # schedule (a centre open on Saturday mornings stays open on them)
+            if day in self.holidays.holidays:
+                return ()
+            if day in self.holidays.makeup_workdays and day.weekday() >= 5:  # a weekend day worked as a weekday
+                return _spans(c.makeup_day_hours)
         return _spans(c.weekly.get(WEEKDAYS[day.weekday()], []))
 
     def is_open(self, now: datetime) -> bool:

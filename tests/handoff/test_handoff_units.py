@@ -47,6 +47,22 @@ def test_service_hours(hours: ServiceHours, moment: datetime, open_: bool) -> No
     assert hours.is_open(moment) is open_
 
 
+@pytest.mark.parametrize(
+    ("moment", "open_"),
+    [
+        (datetime(2026, 11, 28, 9, 40, tzinfo=SH), True),  # an ordinary Saturday morning
+        (datetime(2026, 11, 28, 13, 0, tzinfo=SH), False),  # ... and its afternoon
+        (datetime(2026, 11, 29, 10, 0, tzinfo=SH), False),  # Sunday
+        (datetime(2026, 10, 3, 10, 0, tzinfo=SH), False),  # a Saturday inside the National Day holiday
+        (datetime(2026, 10, 10, 15, 0, tzinfo=SH), True),  # 调休 Saturday: a weekday's hours
+    ],
+)
+def test_saturday_hours_apply_on_ordinary_saturdays_only(moment: datetime, open_: bool) -> None:
+    weekdays = {d: ["09:00-12:00", "13:30-17:30"] for d in ("mon", "tue", "wed", "thu", "fri")}
+    hours = ServiceHours(ServiceHoursConfig(weekly={**weekdays, "sat": ["09:00-12:00"]}), load_holiday_calendar())
+    assert hours.is_open(moment) is open_
+
+
 def test_next_opening(hours: ServiceHours) -> None:
     assert hours.next_open(datetime(2026, 9, 30, 18, 0, tzinfo=SH)) == datetime(2026, 10, 8, 9, 0, tzinfo=SH)
     assert hours.next_open(datetime(2026, 3, 2, 12, 0, tzinfo=SH)) == datetime(2026, 3, 2, 13, 30, tzinfo=SH)
