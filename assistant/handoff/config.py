@@ -25,6 +25,12 @@ class TriggerConfig(BaseModel):
     # the ladder has offered a human and the next turn fails too: hand off without asking again
     after_failed_offer: bool = True
     cancel_keywords: list[str] = Field(default_factory=lambda: ["取消排队", "取消转人工", "不等了", "不用人工", "取消"])
+    # while queued, a message asking after the wait (or asking for a human again) is answered with the place in
+    # the queue, so the citizen is not left without a word until staff claim
+    status_keywords: list[str] = Field(
+        default_factory=lambda: ["还要等多久", "要等多久", "还要多久", "等多久", "排到", "到我了吗", "人呢", "有人吗",
+                                 "怎么还没", "还没人"]
+    )
     # minimum intent confidence for an intent trigger (a payload button has 1.0)
     min_confidence: float = Field(0.5, ge=0, le=1)
 

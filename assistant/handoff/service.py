@@ -26,6 +26,7 @@ from assistant.events import BotUttered, CustomEvent, Event
 from assistant.handoff import state as st
 from assistant.handoff.actions import (
     ACTION_RESUME,
+    CANCEL_BUTTON,
     HandoffDeps,
     cancel_events,
     queue_item,
@@ -33,7 +34,7 @@ from assistant.handoff.actions import (
     say,
 )
 from assistant.handoff.store import CLOSED, RETURNED, WAITING, WITH_AGENT, HandoffSession
-from assistant.handoff.triggers import is_cancel
+from assistant.handoff.triggers import asks_queue_status, is_cancel
 from assistant.handoff.view import conversation_view, mask_text, reveal_item
 from assistant.store import EventRow, SQLTrackerStore
 from assistant.tracker import Tracker
@@ -363,7 +364,12 @@ class HandoffService:
                        "agent_id": session.agent_id,
                        "item": {"kind": "user", "text": mask_text(text), "ts": last.timestamp}})
         # the citizen wrote: a WeChat 48-hour window is open again, so send what could not be sent before
-        return await self._redeliver(tracker, session)
+        out = await self._redeliver(tracker, session)
+        if session.state == WAITING and asks_queue_status(last.parse_data, self.deps.config):
+            info = self.deps.waiting_info(session)
+            out.append(say(self.agent.nlg, tracker, "utter_handoff_already_queued", (CANCEL_BUTTON,),
+                           {"handoff": info}, **info))
+        return out
 
     async def _redeliver(self, tracker: Tracker, session: HandoffSession) -> list[Event]:
         pending: dict[str, dict[str, Any]] = {}

@@ -70,6 +70,12 @@ def detect(message: Mapping[str, Any], config: HandoffConfig) -> Trigger | None:
     return None
 
 
+def asks_queue_status(message: Mapping[str, Any], config: HandoffConfig) -> bool:
+    """A queued citizen asking how long it takes, or asking for a human again ("转人工" once more)."""
+    text = str(message.get("text") or "")
+    return _has_keyword(text, config.triggers.status_keywords) is not None or detect(message, config) is not None
+
+
 def is_cancel(text: str, config: HandoffConfig) -> bool:
     if text.strip() == CANCEL_PAYLOAD:
         return True

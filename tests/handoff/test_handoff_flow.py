@@ -72,6 +72,12 @@ def test_queue_position_urgent_first_and_cancel(client: TestClient, runtime: Any
     assert queue[0]["reason"] == "urgent"
     # while waiting the citizen keeps typing: kept for the agent, the bot stays quiet
     assert say(client, first, "我的社保卡丢了，着急") == []
+    # ... unless asked after the wait, or for a person again: then it tells the place in the queue
+    for asked in ("人呢？怎么还没人", "转人工"):
+        (status,) = say(client, first, asked)
+        assert "当前第 2 位" in status["text"], status
+        assert "/handoff_cancel" in [b["payload"] for b in status["buttons"]]
+    assert transitions(runtime, first) == ["queued"]  # asking again does not queue twice
     # then cancels with the button
     replies = say(client, first, "/handoff_cancel")
     assert any("已取消" in m["text"] for m in replies)
@@ -91,5 +97,7 @@ def test_a_new_session_keeps_a_queued_conversation_with_staff(client: TestClient
     tracker = asyncio.run(runtime.agent.tracker(cid))
     assert type(tracker.applied_events()[0]).__name__ == "SessionStarted"
     assert tracker.paused
-    assert say(client, cid, "还要等多久") == []  # kept for the agent, not answered by the bot
+    # kept for the agent; the bot only tells where the citizen stands in the queue
+    (status,) = say(client, cid, "还要等多久")
+    assert "您已在排队中，当前第 1 位" in status["text"] and status["custom"]["handoff"]["position"] == 1
     assert not any("action_human_handoff" in w for w in runtime.agent.warnings)
