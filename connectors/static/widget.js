@@ -196,7 +196,8 @@
         if (data.reply_to && data.retry_after) {
           // busy, moved to another replica, an outage or too fast: the message stays and goes again (same id,
           // so the server takes it once)
-          status.textContent = (data.message_zh || "稍后重试") + "，稍后自动重发 / " + (data.message_en || "retry") + " (will resend)";
+          // the server's words ask the sender to retry; here the widget does that itself, so it says so
+          status.textContent = "系统繁忙，消息将在几秒后自动重发 / Busy: your message will be sent again in a few seconds";
           resendLater(data.reply_to, data.retry_after);
           return;
         }
