@@ -151,6 +151,11 @@ class Tracker:
     slot_defaults: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, repr=False)
     # a state already folded by ``with_events``; computed lazily otherwise
     precomputed: DialogueState | None = field(default=None, repr=False, compare=False)
+    # the ``derived`` memo of the tracker this one extends and how many of ``events`` it covered, so a view can
+    # be extended by the new events instead of recomputed over the whole conversation (the memo, not the parent
+    # tracker, is kept: a chain of parents would hold every earlier events tuple alive)
+    inherited: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+    inherited_len: int = field(default=0, repr=False, compare=False)
 
     @cached_property
     def derived(self) -> dict[str, Any]:
@@ -172,7 +177,9 @@ class Tracker:
         state = self.state
         for e in new:
             state = apply(state, e)
-        return Tracker(self.conversation_id, self.events + new, self.slot_defaults, state)
+        # nothing computed for this tracker (no prediction after action_listen, say): hand on what it inherited
+        memo, covered = (self.derived, len(self.events)) if self.derived else (self.inherited, self.inherited_len)
+        return Tracker(self.conversation_id, self.events + new, self.slot_defaults, state, memo, covered)
 
     # --- convenient views -------------------------------------------------------------------------------
     @property

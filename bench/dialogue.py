@@ -1,6 +1,7 @@
 """Dialogue engine speed: one turn in process, and 1,000 conversations held in the SQLite store.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/dialogue.py [--project DIR] [--turns 2000] [--conversations 1000]
+        [--long 1500]
 
 What is timed is ``Agent.handle`` for one message: lock, load (cache + new rows), session check, slot mappings,
 rules + memoization + fallback predictions, actions, and every event committed to SQLite (WAL). NLU and
@@ -82,6 +83,12 @@ async def one_conversation_at_a_time(agent: Agent, turns: int) -> list[float]:
     return out
 
 
+async def one_long_session(agent: Agent, turns: int) -> list[float]:
+    """One conversation that never leaves its session (a WeChat follower writing all day): the policies' view
+    of the session is extended turn by turn, so a late turn should cost about what an early one does."""
+    return [await timed_turn(agent, "long-session", SCRIPT[i % len(SCRIPT)][0]) for i in range(turns)]
+
+
 async def many_conversations(agent: Agent, conversations: int, rounds: int) -> tuple[list[float], float]:
     """Every conversation takes a turn, all at once (asyncio.gather), ``rounds`` times: latency per turn and
     the wall time of the whole run."""
@@ -114,6 +121,7 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=2000)
     parser.add_argument("--conversations", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--long", type=int, default=1500, help="turns of the one long session")
     args = parser.parse_args()
     print("NLU is a fixed parse table (bench only) and the knowledge base is not called: both are excluded.")
     with tempfile.TemporaryDirectory() as tmp:
@@ -127,6 +135,12 @@ def main() -> None:
         print(report(f"{args.conversations} conversations at once (SQLite)", latencies))
         print(f"{'':<44} {len(latencies) / wall:,.0f} turns/s over {wall:.1f} s; "
               f"{len(many.store.conversations())} conversations in the store")
+        long_agent = make_agent(args.project, Path(tmp) / "long.db")
+        long = asyncio.run(one_long_session(long_agent, args.long))
+        events = len(asyncio.run(long_agent.tracker("long-session")).events)
+        print(report("one long session: first 100 turns", long[:100]))
+        print(report(f"one long session: last 100 turns ({events} events)", long[-100:]))
+
         cold = make_agent(args.project, Path(tmp) / "many.db")  # a restarted process: nothing cached
         cold_lat = asyncio.run(many_conversations(cold, min(args.conversations, 200), 1))[0]
         print(report("first turn after restart (loads history)", cold_lat))

@@ -6,12 +6,20 @@ exactly one way. ``action_listen`` and session bookkeeping are not moves: rules 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from assistant.domain import Domain
-from assistant.events import ActionExecuted, UserUttered
+from assistant.events import (
+    ActionExecuted,
+    ActionReverted,
+    Event,
+    Restarted,
+    SessionStarted,
+    UserUtteranceReverted,
+    UserUttered,
+)
 from assistant.tracker import ACTION_LISTEN, DialogueState, Tracker, applied_events, apply
 
 SKIPPED_ACTIONS = frozenset({ACTION_LISTEN, "action_session_start"})
@@ -47,21 +55,33 @@ def _user_move(event: UserUttered, domain: Domain) -> Move:
     return Move("user", intent, frozenset(name for name, _ in pairs), pairs)
 
 
+# events after which the moves so far no longer count as they were: a view is then recomputed, not extended
+_RESETS = (Restarted, SessionStarted, ActionReverted, UserUtteranceReverted)
+
+
 def turn_view(tracker: Tracker, domain: Domain) -> TurnView:
-    """Moves since the latest session start or restart (computed once per tracker)."""
+    """Moves since the latest session start or restart (computed once per tracker, and extended from the
+    tracker it grew from when it can be, so a long session does not cost a replay per prediction)."""
     key = ("turn_view", id(domain))
     view = tracker.derived.get(key)
     if view is None:
-        view = tracker.derived[key] = _turn_view(tracker, domain)
+        base = tracker.inherited.get(key) if tracker.inherited is not None else None
+        new = tracker.events[tracker.inherited_len :]
+        if base is not None and not any(isinstance(e, _RESETS) for e in new):
+            view = _fold(base, new, domain)
+        else:
+            view = _fold(TurnView((), (), DialogueState.initial(tracker.slot_defaults)),
+                         applied_events(tracker.events), domain)
+        tracker.derived[key] = view
     return view
 
 
-def _turn_view(tracker: Tracker, domain: Domain) -> TurnView:
-    events = applied_events(tracker.events)
-    state = DialogueState.initial(tracker.slot_defaults)
-    before: DialogueState | None = None
-    moves: list[Move] = []
-    after: list[DialogueState] = []
+def _fold(view: TurnView, events: Iterable[Event], domain: Domain) -> TurnView:
+    """``view`` with ``events`` applied after it (none of them a reset or a revert)."""
+    moves, after = list(view.moves), list(view.after)
+    # the state after everything so far: the last move's (kept current), or ``before`` while there is none
+    state = after[-1] if after else view.before
+    before: DialogueState | None = view.before if moves else None
     for e in events:
         move: Move | None = None
         if isinstance(e, UserUttered):
