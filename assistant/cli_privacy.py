@@ -62,8 +62,8 @@ def register(app: Any) -> None:
         dry_run: Annotated[bool, typer.Option("--dry-run", help="count only, delete nothing / 只统计不删除")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
     ) -> None:
-        """Delete conversations, handoff records, feedback and question texts older than the retention period /
-        删除超过保留期限的数据"""
+        """Delete conversations, handoff records, feedback and question texts older than the retention period, and
+        the ended old sessions of conversations still in use / 删除超过保留期限的数据"""
         from assistant.privacy import privacy_config
         from assistant.retention import Retention
 
@@ -78,6 +78,10 @@ def register(app: Any) -> None:
         typer.echo(f"保留 {report.days} 天，截止 / cutoff {report.to_json()['cutoff']}")
         typer.echo(f"{verb}: {report.conversations} 个会话 / conversations")
         for table, n in sorted(report.deleted.items()):
+            typer.echo(f"  {table}\t{n}")
+        typer.echo(f"{verb}: {report.trimmed_conversations} 个仍在使用的会话中的过期会话段 / "
+                   f"conversations still in use trimmed of their old sessions ({report.trimmed_events} events)")
+        for table, n in sorted(report.trimmed.items()):
             typer.echo(f"  {table}\t{n}")
         for reason, n in sorted(report.kept.items()):
             typer.echo(f"保留 / kept ({reason})\t{n}")

@@ -7,9 +7,19 @@ handoff (waiting or with staff), with an open ticket staff have not answered, or
 failed and waits for a retry (in its slots or in the form outbox). Inbound message ids (WeChat dedupe) and
 unanswered-question texts are shared across citizens and go by their own age.
 
-Conversations go in batches, one transaction each (whole conversations or none); in the server each batch is
-deleted under its conversations' engine locks (Redis across replicas) and their cached trackers dropped; the daily run is claimed per day in ``privacy_runs`` with one conditional UPDATE, so of
-several replicas exactly one runs it.
+A conversation that is still active loses its old sessions instead: a WeChat conversation id is the follower's
+openid and a web chat session id lives in the browser, so a citizen who writes every few weeks keeps one
+conversation for years. Its events before the latest session boundary (``session_started`` or ``restart``) at or
+before the cutoff go — every one of them belongs to a session that ended by then — together with its closed
+handoff episodes, handled tickets, feedback and finished form-outbox rows older than the cutoff. The session
+running at the cutoff stays whole, and a conversation kept for one of the reasons above is not trimmed at all.
+Slots carried into a new session are set again by events of that session, so the current session loses nothing.
+
+Conversations go in batches, one transaction each (whole conversations or none; one per conversation when
+trimming); in the server each batch is changed under its conversations' engine locks (Redis across replicas) and
+their cached trackers dropped (another process notices a trimmed conversation on its next read: see
+``SQLTrackerStore.load_after``); the daily run is claimed per day in ``privacy_runs`` with one conditional UPDATE,
+so of several replicas exactly one runs it.
 """
 
 from __future__ import annotations
@@ -25,9 +35,24 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import JSON, Column, Float, MetaData, String, Table, delete, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    Float,
+    MetaData,
+    String,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from assistant.forms.state import PENDING_SLOT
 from assistant.handoff.store import OPEN_STATES
@@ -57,6 +82,8 @@ KEPT_PENDING_FORM = "pending_form"
 KEPT_ACTIVE = "active_again"  # written to while the run was going
 # events after which slots start again from their defaults (the submission slot is re-set if carried over)
 _SLOT_RESETS = ("restart", "session_started", "reset_slots")
+# events that start a new session: what precedes the latest of them belongs to sessions that had ended by then
+_BOUNDARIES = ("session_started", "restart")
 
 
 @dataclass
@@ -67,11 +94,23 @@ class RetentionReport:
     conversations: int = 0
     deleted: dict[str, int] = field(default_factory=dict)
     kept: dict[str, int] = field(default_factory=dict)
+    # conversations still active whose old sessions went, and their rows deleted per table
+    trimmed_conversations: int = 0
+    trimmed: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+
+    @property
+    def trimmed_events(self) -> int:
+        return self.trimmed.get(EVENTS, 0)
 
     def add(self, counts: dict[str, int]) -> None:
         for name, n in counts.items():
             self.deleted[name] = self.deleted.get(name, 0) + n
+
+    def add_trimmed(self, counts: dict[str, int]) -> None:
+        self.trimmed_conversations += 1
+        for name, n in counts.items():
+            self.trimmed[name] = self.trimmed.get(name, 0) + n
 
     def keep(self, reason: str) -> None:
         self.kept[reason] = self.kept.get(reason, 0) + 1
@@ -79,7 +118,9 @@ class RetentionReport:
     def to_json(self) -> dict[str, Any]:
         return {"days": self.days, "cutoff": iso(self.cutoff), "dry_run": self.dry_run,
                 "conversations": self.conversations, "deleted": dict(sorted(self.deleted.items())),
-                "kept": dict(sorted(self.kept.items())), "seconds": round(self.seconds, 3)}
+                "kept": dict(sorted(self.kept.items())), "trimmed_conversations": self.trimmed_conversations,
+                "trimmed_events": self.trimmed_events, "trimmed": dict(sorted(self.trimmed.items())),
+                "seconds": round(self.seconds, 3)}
 
 
 def _merge(into: dict[str, float], rows: Iterable[Any]) -> None:
@@ -92,6 +133,11 @@ def _merge(into: dict[str, float], rows: Iterable[Any]) -> None:
 # (table, its time columns): a conversation's last activity is the latest of these
 _ACTIVITY = ((EVENTS, ("timestamp",)), (SESSIONS, ("created_at", "queued_at", "claimed_at", "ended_at")),
              (TICKETS, ("created_at", "handled_at")), (FEEDBACK, ("at",)), (OUTBOX, ("created_at", "updated_at")))
+# (table, column, values, reason): rows that keep their conversation whatever its age, and are never trimmed
+_OPEN_ROWS = ((SESSIONS, "state", OPEN_STATES, KEPT_OPEN_HANDOFF), (TICKETS, "status", ("open",), KEPT_OPEN_TICKET),
+              (OUTBOX, "status", ("pending",), KEPT_PENDING_FORM))
+# (conversation id, why it was kept whole or None, rows trimmed per table)
+Trimmed = tuple[str, str | None, dict[str, int]]
 
 
 class Retention:
@@ -127,9 +173,7 @@ class Retention:
     def _open(self, conn: Connection, data: CitizenData, ids: Sequence[str]) -> dict[str, str]:
         """Why each of ``ids`` must stay although it is old: staff still have it, or a form waits for a retry."""
         out: dict[str, str] = {}
-        checks = ((SESSIONS, "state", OPEN_STATES, KEPT_OPEN_HANDOFF), (TICKETS, "status", ("open",), KEPT_OPEN_TICKET),
-                  (OUTBOX, "status", ("pending",), KEPT_PENDING_FORM))
-        for name, column, values, reason in checks:
+        for name, column, values, reason in _OPEN_ROWS:
             t = data.table(name)
             if t is None or not ids:
                 continue
@@ -188,6 +232,91 @@ class Retention:
         kept, _, counts = self.delete_batch([conversation_id], cutoff, dry_run=dry_run, data=data)
         return kept.get(conversation_id), counts
 
+    # --- trimming the ended sessions of conversations still active ------------------------------------------
+    def trim_candidates(self, cutoff: float, data: CitizenData | None = None) -> list[str]:
+        """Conversations with a session boundary at or before ``cutoff`` and rows before it (whether or not they
+        are kept, or old enough to go whole). The boundaries come from the (type, timestamp, conversation_id)
+        index and each conversation's first row from the (conversation_id, seq) one, so conversations without
+        old sessions, and those already trimmed, are never read."""
+        data = data or CitizenData(self.engine)
+        t = data.table(EVENTS)
+        if t is None:
+            return []
+        first = t.alias("first_row")
+        boundary = (
+            select(t.c.conversation_id, func.max(t.c.seq).label("seq"))
+            .where(t.c.type.in_(_BOUNDARIES), t.c.timestamp <= time_param(t.c.timestamp, cutoff, data.dialect))
+            .group_by(t.c.conversation_id)
+            .subquery()
+        )
+        head = select(func.min(first.c.seq)).where(first.c.conversation_id == boundary.c.conversation_id)
+        q = select(boundary.c.conversation_id).where(boundary.c.seq > head.scalar_subquery())
+        with self.engine.connect() as conn:
+            # sorted here, as the expired list is: the server takes the batch's locks in this order
+            return sorted(conn.execute(q).scalars())
+
+    def trim_conversation(self, conversation_id: str, cutoff: float, *, dry_run: bool = False,
+                          data: CitizenData | None = None) -> tuple[str | None, dict[str, int]]:
+        """Delete, in one transaction, the events of the conversation's sessions that ended by ``cutoff`` and its
+        finished handoff, ticket, feedback and outbox rows older than it: (why it was kept whole, or None; rows
+        per table — or that would be —; empty when there was nothing to trim or it is old enough to go whole)."""
+        data = data or CitizenData(self.engine)
+        if data.table(EVENTS) is None:
+            return None, {}
+        with self.engine.begin() as conn:
+            # decided inside the transaction, as whole deletion is: the citizen may have written meanwhile
+            if self.last_activity(conn, data, [conversation_id]).get(conversation_id, float("-inf")) < cutoff:
+                return None, {}  # the whole conversation goes (or, in a dry run, would have gone) instead
+            reason = self._open(conn, data, [conversation_id]).get(conversation_id)
+            if reason is None and self._pending_forms(conn, data, [conversation_id]):
+                reason = KEPT_PENDING_FORM
+            if reason is not None:
+                return reason, {}
+            boundary = self._boundary(conn, data, conversation_id, cutoff)
+            if boundary is None:
+                return None, {}
+            clauses = self._ended_before(data, conversation_id, cutoff, boundary)
+            return None, {name: _remove(conn, data.tables[name], clause, dry_run) for name, clause in clauses.items()}
+
+    def trim_batch(self, conversation_ids: Sequence[str], cutoff: float, *, dry_run: bool = False,
+                   data: CitizenData | None = None) -> list[Trimmed]:
+        """``trim_conversation`` for each, one transaction each."""
+        data = data or CitizenData(self.engine)
+        return [(c, *self.trim_conversation(c, cutoff, dry_run=dry_run, data=data)) for c in conversation_ids]
+
+    @staticmethod
+    def _boundary(conn: Connection, data: CitizenData, conversation_id: str, cutoff: float) -> int | None:
+        """The sequence number of the latest session boundary at or before ``cutoff``, when rows precede it."""
+        t = data.tables[EVENTS]
+        mine = t.c.conversation_id == conversation_id
+        latest = conn.scalar(select(func.max(t.c.seq)).where(
+            mine, t.c.type.in_(_BOUNDARIES), t.c.timestamp <= time_param(t.c.timestamp, cutoff, data.dialect)))
+        first = conn.scalar(select(func.min(t.c.seq)).where(mine))
+        return int(latest) if latest is not None and first is not None and first < latest else None
+
+    @staticmethod
+    def _ended_before(data: CitizenData, conversation_id: str, cutoff: float,
+                      boundary: int) -> dict[str, ColumnElement[bool]]:
+        """What trimming deletes, per table: the events before ``boundary``, and the rows of the other
+        conversation-linked tables that are finished (not open, not pending) with every time older than
+        ``cutoff`` — the rows whole deletion would take, restricted to the past."""
+        events = data.tables[EVENTS]
+        out: dict[str, ColumnElement[bool]] = {
+            EVENTS: and_(events.c.conversation_id == conversation_id, events.c.seq < boundary)}
+        still_open = {name: (column, values) for name, column, values, _ in _OPEN_ROWS}
+        for name, columns in _ACTIVITY:
+            t = data.table(name)
+            if name == EVENTS or t is None:
+                continue
+            parts: list[ColumnElement[bool]] = [t.c.conversation_id == conversation_id]
+            parts += [or_(t.c[c].is_(None), t.c[c] < time_param(t.c[c], cutoff, data.dialect))
+                      for c in columns if c in t.c]
+            if name in still_open and still_open[name][0] in t.c:
+                column, values = still_open[name]
+                parts.append(t.c[column].not_in(values))
+            out[name] = and_(*parts)
+        return out
+
     def sweep(self, cutoff: float, unanswered_cutoff: float, *, dry_run: bool = False,
               data: CitizenData | None = None) -> dict[str, int]:
         """The tables shared across citizens, by their own age."""
@@ -231,6 +360,10 @@ class Retention:
         for i in range(0, len(expired), self.batch_size):
             self._tally(report, *self.delete_batch(expired[i : i + self.batch_size], report.cutoff,
                                                    dry_run=dry_run, data=data))
+        candidates = self.trim_candidates(report.cutoff, data)
+        for i in range(0, len(candidates), self.batch_size):
+            self._tally_trimmed(report, self.trim_batch(candidates[i : i + self.batch_size], report.cutoff,
+                                                        dry_run=dry_run, data=data))
         report.add(self.sweep(report.cutoff, unanswered_cutoff, dry_run=dry_run, data=data))
         return self._finish(report, started, actor, source)
 
@@ -238,21 +371,28 @@ class Retention:
                         forget: Callable[[str], None] | None = None, days: int | None = None,
                         actor: str = "system", source: str = "") -> RetentionReport:
         """The same run inside a server: each batch under its conversations' locks (taken in order, so two runs
-        cannot deadlock), the database work off the event loop, the deleted conversations' cached trackers
-        dropped."""
+        cannot deadlock), the database work off the event loop, the deleted and trimmed conversations' cached
+        trackers dropped (a running agent reloads what remains)."""
         started = time.monotonic()
         report, unanswered_cutoff = self._start(days, False)
         data = await asyncio.to_thread(CitizenData, self.engine)
         expired = await asyncio.to_thread(self.expired, report.cutoff)
         for i in range(0, len(expired), self.batch_size):
             batch = expired[i : i + self.batch_size]
-            async with contextlib.AsyncExitStack() as stack:
-                for conversation_id in batch:
-                    await stack.enter_async_context(lock(conversation_id))
+            async with _holding(lock, batch):
                 kept, gone, counts = await asyncio.to_thread(self.delete_batch, batch, report.cutoff, data=data)
                 for conversation_id in gone if forget is not None else ():
                     forget(conversation_id)
             self._tally(report, kept, gone, counts)
+        candidates = await asyncio.to_thread(self.trim_candidates, report.cutoff, data)
+        for i in range(0, len(candidates), self.batch_size):
+            batch = candidates[i : i + self.batch_size]
+            async with _holding(lock, batch):
+                trimmed = await asyncio.to_thread(self.trim_batch, batch, report.cutoff, data=data)
+                for conversation_id, _, counts in trimmed if forget is not None else ():
+                    if any(counts.values()):
+                        forget(conversation_id)
+            self._tally_trimmed(report, trimmed)
         report.add(await asyncio.to_thread(self.sweep, report.cutoff, unanswered_cutoff, data=data))
         return self._finish(report, started, actor, source)
 
@@ -262,6 +402,33 @@ class Retention:
             report.keep(reason)
         report.conversations += len(gone)
         report.add(counts)
+
+    @staticmethod
+    def _tally_trimmed(report: RetentionReport, trimmed: Iterable[Trimmed]) -> None:
+        for _, reason, counts in trimmed:
+            if reason is not None:
+                report.keep(reason)
+            elif any(counts.values()):
+                report.add_trimmed(counts)
+
+
+@contextlib.asynccontextmanager
+async def _holding(lock: Callable[[str], contextlib.AbstractAsyncContextManager[Any]],
+                   conversation_ids: Sequence[str]) -> AsyncIterator[None]:
+    """The locks of all of ``conversation_ids``, taken in the order given and released together."""
+    async with contextlib.AsyncExitStack() as stack:
+        for conversation_id in conversation_ids:
+            await stack.enter_async_context(lock(conversation_id))
+        yield
+
+
+def _remove(conn: Connection, table: Table, clause: ColumnElement[bool], dry_run: bool) -> int:
+    """Delete the rows matching ``clause`` (or only count them); how many."""
+    if dry_run:
+        n = conn.execute(select(func.count()).select_from(table).where(clause)).scalar()
+    else:
+        n = conn.execute(delete(table).where(clause)).rowcount
+    return int(n or 0)
 
 
 # ---- the daily run in the server ------------------------------------------------------------------------------
@@ -353,8 +520,8 @@ class DailyRetention:
             return None
         report = await self.run()
         await asyncio.to_thread(self.finished, report)
-        log.info("retention: %d conversations deleted, rows %s, kept %s", report.conversations, report.deleted,
-                 report.kept)
+        log.info("retention: %d conversations deleted, rows %s, kept %s; %d trimmed of their old sessions, rows %s",
+                 report.conversations, report.deleted, report.kept, report.trimmed_conversations, report.trimmed)
         return report
 
     async def forever(self) -> None:

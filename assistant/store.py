@@ -44,7 +44,8 @@ from knowledge.db import engine_options
 
 class ConversationReset(LookupError):
     """The event at the sequence number a reader had reached is gone: the conversation was erased (privacy erase,
-    retention) since, possibly by another process. The reader must start again from sequence number 0."""
+    retention) since, possibly by another process; or its first events are: retention trimmed its old sessions.
+    The reader must start again from sequence number 0."""
 
 
 class ConversationMoved(RuntimeError):
@@ -63,7 +64,8 @@ class TrackerStore(Protocol):
 
     def load_after(self, conversation_id: str, seq: int) -> tuple[tuple[Event, ...], int]:
         """Events after sequence number ``seq`` and the latest sequence number (0 when empty); raises
-        ``ConversationReset`` when the event numbered ``seq`` no longer exists."""
+        ``ConversationReset`` when the event numbered ``seq`` no longer exists, or when events before it that
+        this store handed out earlier do not (retention trimmed the conversation's old sessions)."""
         ...
 
     def append(self, conversation_id: str, events: Sequence[Event], after: int | None = None) -> int:
@@ -148,6 +150,9 @@ class SQLTrackerStore:
         self._engine = url if isinstance(url, Engine) else make_engine(url, base_dir)
         self._retries = retries
         self._tails: OrderedDict[str, int] = OrderedDict()
+        # each conversation's first sequence number when this process last read it: a reader holding a tracker
+        # built from events that retention has since trimmed away is told to reload (``ConversationReset``)
+        self._heads: OrderedDict[str, int] = OrderedDict()
         self._tail_cache = tail_cache
         # the table comes from the Alembic migrations (assistant/migrations), as at server start
         ensure_schema(self._engine)
@@ -161,17 +166,20 @@ class SQLTrackerStore:
 
     def load_after(self, conversation_id: str, seq: int) -> tuple[tuple[Event, ...], int]:
         table = EventRow.__table__
+        mine = table.c.conversation_id == conversation_id
+        # the first sequence number comes along (one index lookup): it moves up only when retention trims
+        head = select(func.min(table.c.seq)).where(mine).scalar_subquery().label("head")
         # from ``seq`` itself, not after it: a reader's last event missing means the history it holds was erased
         with self._engine.connect() as conn:
             rows = conn.execute(
-                select(table.c.seq, table.c.payload)
-                .where(table.c.conversation_id == conversation_id, table.c.seq >= max(seq, 1))
-                .order_by(table.c.seq)
+                select(table.c.seq, table.c.payload, head).where(mine, table.c.seq >= max(seq, 1)).order_by(table.c.seq)
             ).all()
+        if seq > 0 and (not rows or rows[0].seq != seq or self._trimmed(conversation_id, rows[0].head)):
+            self.forget(conversation_id)
+            raise ConversationReset(conversation_id)
+        if rows:
+            self._remember_head(conversation_id, rows[0].head)
         if seq > 0:
-            if not rows or rows[0].seq != seq:
-                self.forget(conversation_id)
-                raise ConversationReset(conversation_id)
             rows = rows[1:]
         if not rows:
             latest = seq if seq else self._latest_seq(conversation_id)
@@ -187,8 +195,21 @@ class SQLTrackerStore:
         return int(latest or 0)
 
     def forget(self, conversation_id: str) -> None:
-        """Drop what this process remembers of the conversation (after it was erased)."""
+        """Drop what this process remembers of the conversation (after it was erased or trimmed)."""
         self._tails.pop(conversation_id, None)
+        self._heads.pop(conversation_id, None)
+
+    def _trimmed(self, conversation_id: str, head: int) -> bool:
+        """The conversation now starts later than when this process last read it. Unknown (evicted from this
+        bounded memory, which is larger than the agent's tracker cache) counts as not trimmed."""
+        known = self._heads.get(conversation_id)
+        return known is not None and head > known
+
+    def _remember_head(self, conversation_id: str, head: int) -> None:
+        self._heads[conversation_id] = head
+        self._heads.move_to_end(conversation_id)
+        while len(self._heads) > self._tail_cache:
+            self._heads.popitem(last=False)
 
     def _remember_tail(self, conversation_id: str, seq: int) -> None:
         self._tails[conversation_id] = seq
