@@ -15,13 +15,14 @@ import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from assistant.actions import Action, ActionContext, ActionRegistry, KnowledgeSearch, UnknownActionError
+from assistant.choices import NUMBERED_CHOICES, resolve_choice
 from assistant.domain import Button, Domain
 from assistant.errors import ApiError
 from assistant.events import (
@@ -291,6 +292,10 @@ class _Turn:
             for hook in self.agent.paused_hooks:
                 self.persist(await hook(self.tracker))
             return
+        if message.metadata.get(NUMBERED_CHOICES):
+            chosen = resolve_choice(self.tracker, message.text)
+            if chosen is not None:  # "2" on WeChat: the second button offered, as if it had been pressed
+                message = replace(message, text=chosen, metadata={**message.metadata, "typed": message.text})
         parse_data = self.parse(message)
         user = self.user_event(message, parse_data)
         staged = self.tracker.with_events([user])

@@ -25,6 +25,7 @@ from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
 from assistant.agent import UserMessage
+from assistant.choices import NUMBERED_CHOICES
 from assistant.errors import ApiError
 from connectors.dedupe import SqlDeduplicator
 from connectors.wechat_api import CustomerServiceClient
@@ -141,7 +142,8 @@ class WeChatChannel:
         else:
             return self.settings.unsupported
         replies = await self.runtime.agent.handle(
-            UserMessage(conversation_id=f"wechat:{openid}", text=text, channel=self.name, message_id=fields.get("MsgId"), metadata={"openid": openid})
+            UserMessage(conversation_id=f"wechat:{openid}", text=text, channel=self.name, message_id=fields.get("MsgId"),
+                        metadata={"openid": openid, NUMBERED_CHOICES: True})
         )
         return render_text(replies)
 
@@ -248,13 +250,15 @@ class WeChatChannel:
 
 
 def render_text(replies: Sequence[Any]) -> str:
-    """WeChat shows one text bubble per passive reply: join the turn's messages, buttons as numbered choices and
-    citations as source lines (WeChat has no quick replies)."""
+    """WeChat shows one text bubble per passive reply: join the turn's messages, citations as source lines and
+    buttons as choices (WeChat has no quick replies). Only the last message's buttons are numbered: that is what a
+    reply "1" picks (``assistant.choices``); buttons above it are listed as suggestions to type."""
     parts: list[str] = []
-    for r in replies:
+    numbered = max((i for i, r in enumerate(replies) if r.buttons), default=-1)
+    for index, r in enumerate(replies):
         lines = [r.text] if r.text else []
         for i, b in enumerate(r.buttons, 1):
-            lines.append(f"{i}. {b.title}")
+            lines.append(f"{i}. {b.title}" if index == numbered else f"· {b.title}")
         for c in r.citations:
             title = c.get("title", "")
             url = c.get("source_url")

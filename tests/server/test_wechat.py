@@ -394,3 +394,29 @@ def test_customer_service_client_refreshes_the_token(fake_wechat: tuple[FakeWeCh
     assert not refused.delivered
     assert fake.rejected == [errcode] and len(fake.tokens_issued) == 2
     assert [m["text"]["content"] for m in fake.sent] == ["您好", "再次问候"]
+
+
+def test_a_number_picks_the_numbered_choice_the_citizen_was_shown(client: TestClient, runtime: Any) -> None:
+    """WeChat has no buttons: the last message's buttons are numbered, and "1" (or "第一个", "１") picks that one."""
+    user = openid()
+    shown = reply_fields(post_plain(client, text_xml(user, "社保卡丢了咋办", uuid.uuid4().hex[:16])).content)["Content"]
+    assert "1. 现在预约" in shown and "2. 暂时不用" in shown, shown
+    started = reply_fields(post_plain(client, text_xml(user, "１", uuid.uuid4().hex[:16])).content)["Content"]
+    assert "社保卡挂失" in started and "姓名" in started, started
+    picked = user_events(runtime, f"wechat:{user}")[-1]
+    assert picked.text == "/affirm" and picked.metadata["typed"] == "１"
+    # a number nothing was offered for stays what it is: an answer (here, not a valid name)
+    reply = reply_fields(post_plain(client, text_xml(user, "3", uuid.uuid4().hex[:16])).content)["Content"]
+    assert user_events(runtime, f"wechat:{user}")[-1].text == "3" and "姓名" in reply, reply
+
+
+def test_only_the_last_list_of_a_turn_is_numbered() -> None:
+    from assistant.agent import BotReply
+    from assistant.domain import Button
+    from connectors.wechat import render_text
+
+    text = render_text([
+        BotReply("您是不是想问：", (Button("过期身份证还能办事吗", "过期身份证还能办事吗"), Button("身份证换领", "身份证换领"))),
+        BotReply("需要现在帮您在线预约办理吗？", (Button("现在预约", "/affirm"), Button("暂时不用", "/deny"))),
+    ])
+    assert "· 过期身份证还能办事吗\n· 身份证换领" in text and "1. 现在预约\n2. 暂时不用" in text
