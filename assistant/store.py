@@ -150,8 +150,9 @@ class SQLTrackerStore:
         self._engine = url if isinstance(url, Engine) else make_engine(url, base_dir)
         self._retries = retries
         self._tails: OrderedDict[str, int] = OrderedDict()
-        # each conversation's first sequence number when this process last read it: a reader holding a tracker
-        # built from events that retention has since trimmed away is told to reload (``ConversationReset``)
+        # each conversation's first sequence number when the caching reader (the agent: one per store) last read
+        # it with ``load_after``: a tracker built from events that retention has since trimmed away is reloaded
+        # (``ConversationReset``) instead of showing them for as long as it stays cached
         self._heads: OrderedDict[str, int] = OrderedDict()
         self._tail_cache = tail_cache
         # the table comes from the Alembic migrations (assistant/migrations), as at server start
@@ -162,9 +163,14 @@ class SQLTrackerStore:
         return self._engine
 
     def load(self, conversation_id: str) -> tuple[Event, ...]:
-        return self.load_after(conversation_id, 0)[0]
+        # a one-off read (the handoff service, the form outbox): it must not move the first sequence number the
+        # caching reader's tracker was built from
+        return self._read(conversation_id, 0, track_head=False)[0]
 
     def load_after(self, conversation_id: str, seq: int) -> tuple[tuple[Event, ...], int]:
+        return self._read(conversation_id, seq, track_head=True)
+
+    def _read(self, conversation_id: str, seq: int, *, track_head: bool) -> tuple[tuple[Event, ...], int]:
         table = EventRow.__table__
         mine = table.c.conversation_id == conversation_id
         # the first sequence number comes along (one index lookup): it moves up only when retention trims
@@ -177,7 +183,7 @@ class SQLTrackerStore:
         if seq > 0 and (not rows or rows[0].seq != seq or self._trimmed(conversation_id, rows[0].head)):
             self.forget(conversation_id)
             raise ConversationReset(conversation_id)
-        if rows:
+        if rows and track_head:
             self._remember_head(conversation_id, rows[0].head)
         if seq > 0:
             rows = rows[1:]
