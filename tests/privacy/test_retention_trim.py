@@ -194,6 +194,35 @@ def test_dry_run_counts_the_trim_and_deletes_nothing(engine: Engine, db_url: str
     assert dry.to_json()["trimmed_events"] == OLD_EVENTS
 
 
+def test_the_command_line_reports_the_trim(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from assistant.cli import app
+
+    (tmp_path / "config.yml").write_text("database:\n  url: sqlite:///var/cli.db\n", encoding="utf-8")
+    (tmp_path / "var").mkdir()
+    url = f"sqlite:///{tmp_path / 'var' / 'cli.db'}"
+    eng = make_engine(url)
+    w = World.open(url, eng)
+    _loyal(w, "loyal", base=time.time())
+    runner = CliRunner()
+
+    dry = runner.invoke(app, ["retention", "run", "--project", str(tmp_path), "--dry-run", "--json"])
+    assert dry.exit_code == 0, dry.output
+    report = json.loads(dry.stdout)
+    assert (report["trimmed_conversations"], report["trimmed_events"]) == (1, OLD_EVENTS)
+    assert report["trimmed"]["citizen_feedback"] == 1 and w.count("dialogue_events", "loyal") > OLD_EVENTS + 8
+
+    real = runner.invoke(app, ["retention", "run", "--project", str(tmp_path)])
+    assert real.exit_code == 0, real.output
+    assert f"1 个仍在使用的会话中的过期会话段 / conversations still in use trimmed of their old sessions " \
+           f"({OLD_EVENTS} events)" in real.stdout
+    assert f"dialogue_events\t{OLD_EVENTS}" in real.stdout and ID_NUMBER not in _everything(eng)
+    [entry] = w.audit("retention.run")
+    assert entry["detail"]["trimmed_events"] == OLD_EVENTS
+    eng.dispose()
+
+
 # ---- the engine after a trim -----------------------------------------------------------------------------------
 
 
