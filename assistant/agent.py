@@ -236,7 +236,8 @@ class Agent:
             try:
                 new, seq = self.store.load_after(conversation_id, seq)
             except ConversationReset:
-                # erased since this process cached it (privacy erase, retention): the citizen starts afresh
+                # erased or trimmed since this process cached it (privacy erase, retention): rebuild from what
+                # the store still holds (nothing after an erase: the citizen starts afresh)
                 new, seq = self.store.load_after(conversation_id, 0)
                 tracker = Tracker(conversation_id, (), self._slot_defaults)
             if new:
