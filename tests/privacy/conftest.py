@@ -3,8 +3,10 @@ holds citizens' data created by its real owner; citizens' conversations written 
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -29,3 +31,23 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng = make_engine(db_url)
     yield eng
     eng.dispose()
+
+
+FIXTURE_PROJECT = Path(__file__).resolve().parents[1] / "fixtures" / "dialogue" / "project"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the dialogue fixture project, for the tests that run the engine after an erase or a trim."""
+    target = tmp_path_factory.mktemp("proj") / "project"
+    shutil.copytree(FIXTURE_PROJECT, target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def interpreter(project: Path) -> Any:
+    """Its NLU, trained without the sentence encoder (seconds)."""
+    from assistant.config import load_config
+    from nlu.persistence import load_interpreter, train
+
+    return load_interpreter(train(project, load_config(project), encoder_factory=None), encoder_factory=None)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -109,22 +108,6 @@ def test_erase_removes_every_row_of_the_conversation_only(engine: Engine, db_url
 
 # ---- the engine after an erase ------------------------------------------------------------------------------
 
-FIXTURE_PROJECT = Path(__file__).resolve().parents[1] / "fixtures" / "dialogue" / "project"
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("proj") / "project"
-    shutil.copytree(FIXTURE_PROJECT, target)
-    return target
-
-
-@pytest.fixture(scope="module")
-def interpreter(project: Path) -> Any:
-    from assistant.config import load_config
-    from nlu.persistence import load_interpreter, train
-
-    return load_interpreter(train(project, load_config(project), encoder_factory=None), encoder_factory=None)
 
 
 @pytest.mark.parametrize("how", ["another process", "this process"])

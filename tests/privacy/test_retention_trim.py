@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,7 +32,6 @@ from assistant.store import EventRow, SQLTrackerStore, make_engine
 
 SECRETS = (ID_NUMBER, PHONE, NAME)
 NEW_PHONE = "13800001111"
-FIXTURE_PROJECT = Path(__file__).resolve().parents[1] / "fixtures" / "dialogue" / "project"
 
 
 # the old form session is 15 events; the next session opens with action_session_start (16), session_started (17)
@@ -224,21 +222,6 @@ def test_the_command_line_reports_the_trim(tmp_path: Path) -> None:
 
 
 # ---- the engine after a trim -----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("proj") / "project"
-    shutil.copytree(FIXTURE_PROJECT, target)
-    return target
-
-
-@pytest.fixture(scope="module")
-def interpreter(project: Path) -> Any:
-    from assistant.config import load_config
-    from nlu.persistence import load_interpreter, train
-
-    return load_interpreter(train(project, load_config(project), encoder_factory=None), encoder_factory=None)
 
 
 @pytest.mark.parametrize("how", ["server", "cli"])
