@@ -111,6 +111,16 @@ def epoch(value: Any) -> float | None:
     raise TypeError(f"not a time: {type(value).__name__}")
 
 
+def remove_rows(conn: Connection, table: Table, clause: ColumnElement[bool], dry_run: bool) -> int:
+    """Delete the rows of ``table`` matching ``clause`` inside the caller's transaction (or, for a dry run, only
+    count them); how many."""
+    if dry_run:
+        n = conn.execute(select(func.count()).select_from(table).where(clause)).scalar()
+    else:
+        n = conn.execute(delete(table).where(clause)).rowcount
+    return int(n or 0)
+
+
 def time_param(column: Column[Any], when: float, dialect: str) -> Any:
     """``when`` in the column's own type: seconds for numeric columns, a UTC datetime for the others (naive on
     SQLite, which stores no offset and compares the text)."""
@@ -305,12 +315,7 @@ class CitizenData:
             t = self.table(name)
             if t is None:
                 continue
-            clause = t.c.conversation_id.in_(list(conversation_ids))
-            if dry_run:
-                n = conn.execute(select(func.count()).select_from(t).where(clause)).scalar()
-            else:
-                n = conn.execute(delete(t).where(clause)).rowcount
-            out[name] = int(n or 0)
+            out[name] = remove_rows(conn, t, t.c.conversation_id.in_(list(conversation_ids)), dry_run)
         return out
 
     def rows(self, conn: Connection, linked: Linked) -> dict[str, list[dict[str, Any]]]:

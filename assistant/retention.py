@@ -43,7 +43,6 @@ from sqlalchemy import (
     String,
     Table,
     and_,
-    delete,
     func,
     insert,
     or_,
@@ -70,6 +69,7 @@ from assistant.privacy import (
     epoch,
     iso,
     privacy_config,
+    remove_rows,
     time_param,
 )
 
@@ -276,7 +276,7 @@ class Retention:
             if boundary is None:
                 return None, {}
             clauses = self._ended_before(data, conversation_id, cutoff, boundary)
-            return None, {name: _remove(conn, data.tables[name], clause, dry_run) for name, clause in clauses.items()}
+            return None, {name: remove_rows(conn, data.tables[name], clause, dry_run) for name, clause in clauses.items()}
 
     def trim_batch(self, conversation_ids: Sequence[str], cutoff: float, *, dry_run: bool = False,
                    data: CitizenData | None = None) -> list[Trimmed]:
@@ -328,11 +328,7 @@ class Retention:
                 continue
             clause = t.c[column] < time_param(t.c[column], when, data.dialect)
             with self.engine.begin() as conn:
-                if dry_run:
-                    n = conn.execute(select(func.count()).select_from(t).where(clause)).scalar()
-                else:
-                    n = conn.execute(delete(t).where(clause)).rowcount
-            out[name] = int(n or 0)
+                out[name] = remove_rows(conn, t, clause, dry_run)
         return out
 
     def _start(self, days: int | None, dry_run: bool) -> tuple[RetentionReport, float]:
@@ -422,13 +418,6 @@ async def _holding(lock: Callable[[str], contextlib.AbstractAsyncContextManager[
         yield
 
 
-def _remove(conn: Connection, table: Table, clause: ColumnElement[bool], dry_run: bool) -> int:
-    """Delete the rows matching ``clause`` (or only count them); how many."""
-    if dry_run:
-        n = conn.execute(select(func.count()).select_from(table).where(clause)).scalar()
-    else:
-        n = conn.execute(delete(table).where(clause)).rowcount
-    return int(n or 0)
 
 
 # ---- the daily run in the server ------------------------------------------------------------------------------

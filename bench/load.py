@@ -47,6 +47,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import httpx  # noqa: E402
 from sqlalchemy import create_engine, make_url, text  # noqa: E402
 
+from bench.demo_citizen import loss_report_answer  # noqa: E402
 from bench.replica_launcher import (  # noqa: E402
     Replica,
     backoffice_process,
@@ -66,16 +67,6 @@ POLICY = [
     "公积金怎么提取", "租房可以提取公积金吗", "办身份证要多少钱", "市民中心几点上班", "驾驶证到期怎么换",
     "营业执照怎么办", "出生登记要带什么", "户口迁移怎么办理",
 ]
-# the loss report's questions -> answers (what the bot asks is matched by a cue in its text)
-FORM_ANSWERS = (
-    ("核对", "确认"),
-    ("姓名", "张三"),  # before 身份证: "姓名（与身份证一致）"
-    ("身份证", "110101199003077571"),
-    ("手机", "13912345678"),
-    ("电话", "13912345678"),
-    ("丢失", "跳过"),
-    ("区县", "青川区"),
-)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -189,7 +180,7 @@ class Citizen:
         for _ in range(10):
             if reply is None or not self._time_left():
                 return
-            answer = next((a for cue, a in FORM_ANSWERS if cue in reply), None)
+            answer = loss_report_answer(reply)
             if answer is None:
                 return  # an unexpected turn (a digression answered): the script ends here
             await self.think()

@@ -6,16 +6,7 @@ from collections.abc import Callable
 
 import httpx
 
-# what the bot's question mentions -> the citizen's answer
-ANSWERS = (
-    ("核对", "确认"),
-    ("姓名", "张三"),  # before 身份证: "姓名（与身份证一致）"
-    ("身份证", "110101199003077571"),
-    ("手机", "13912345678"),
-    ("电话", "13912345678"),
-    ("丢失", "跳过"),
-    ("区县", "青川区"),
-)
+from bench.demo_citizen import loss_report_answer
 
 
 def texts(response: httpx.Response) -> str:
@@ -29,7 +20,7 @@ def fill_loss_report(
     last reply's text."""
     reply = texts(post("m-start", "/social_security_card_loss"))
     for turn in range(max_turns):
-        answer = next((a for cue, a in ANSWERS if cue in reply), None)
+        answer = loss_report_answer(reply)
         assert answer is not None, f"unexpected question: {reply}"
         if answer == "确认" and not confirm:
             return reply
